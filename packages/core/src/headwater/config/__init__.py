@@ -1,0 +1,1 @@
+"""Configuration: headwater.toml / [tool.headwater], HEADWATER_* overrides, connections."""

@@ -1,0 +1,1 @@
+"""Decides what runs: the run engine (and, later, the scheduler and backfills)."""

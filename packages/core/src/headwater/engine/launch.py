@@ -1,0 +1,79 @@
+"""Wire a project's settings, store and executor to the run engine."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from headwater.config.settings import Project
+from headwater.engine.clock import Clock
+from headwater.engine.listener import RunListener, RunSummary
+from headwater.engine.run import RunEngine
+from headwater.errors import UsageError
+from headwater.executors.base import Executor
+from headwater.model.pipeline import Pipeline
+from headwater.store.repository import Store
+
+
+def open_store(project: Project) -> Store:
+    from headwater.store.database import connect
+
+    return Store(connect(project.settings.db, base_dir=project.root))
+
+
+def load_executor(name: str, *, parallelism: int | None = None) -> Executor:
+    """Build the executor registered as ``name`` (DefinitionError with an install hint if none)."""
+    from headwater.plugin.manager import Kind, get_manager
+
+    cls = get_manager().resolve(Kind.EXECUTOR, name, Executor)
+    return cls(parallelism=parallelism)  # type: ignore[operator,no-any-return]
+
+
+def run_pipeline(
+    project: Project,
+    pipeline: Pipeline,
+    *,
+    store: Store | None = None,
+    executor: Executor | str | None = None,
+    params: Mapping[str, object] | None = None,
+    logical_date: datetime | None = None,
+    resume_run_id: str | None = None,
+    listener: RunListener | None = None,
+    clock: Clock | None = None,
+) -> RunSummary:
+    """Run ``pipeline`` once (or resume ``resume_run_id``) and return the summary."""
+    settings = project.settings
+    own_store = store is None
+    store = store or open_store(project)
+    try:
+        if isinstance(executor, Executor):
+            exe, exe_name = executor, executor.name
+        else:
+            exe_name = executor or settings.executor
+            exe = load_executor(exe_name, parallelism=settings.concurrency)
+        engine = RunEngine(
+            pipeline,
+            store,
+            exe,
+            executor_name=exe_name,
+            pools=settings.pools,
+            concurrency=settings.concurrency,
+            clock=clock,
+            listener=listener,
+            logs_dir=project.path(settings.logs),
+            results_url=str(project.path(settings.results)),
+        )
+        if resume_run_id is not None:
+            record = store.get_run(resume_run_id)
+            if record is None:
+                raise UsageError(f"no run {resume_run_id!r} in {project.settings.db}")
+            if record.pipeline_id != pipeline.id:
+                raise UsageError(f"run {resume_run_id!r} belongs to pipeline '{record.pipeline_id}', not '{pipeline.id}'")
+            if params:
+                raise UsageError("a resumed run keeps its params; -p cannot change them")
+            return engine.run(record, resumed=True)
+        record = engine.create_run(params=params, logical_date=logical_date)
+        return engine.run(record)
+    finally:
+        if own_store:
+            store.close()

@@ -1,0 +1,629 @@
+"""The run engine: drives one pipeline run to completion on any executor.
+
+One loop, woken by executor events or by the next timer (a retry becoming due,
+a timeout expiring), never by a fixed sleep. Each pass applies every event that
+has arrived, then commits all resulting state changes in one transaction, and
+only then submits the tasks that became ready: a task never starts before the
+success of its upstream is durable, so a crash at any point loses nothing and
+re-runs nothing that succeeded.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import queue
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from headwater.errors import DefinitionError, UsageError
+from headwater.executors.base import (
+    EncodedResult,
+    EventKind,
+    Executor,
+    TaskEvent,
+    TaskKey,
+    TaskSubmission,
+)
+from headwater.model.graph import longest_paths
+from headwater.model.operator import Operator
+from headwater.model.pipeline import Pipeline
+from headwater.model.states import RunState, TaskState
+from headwater.model.trigger_rules import Decision, UpstreamCounts, decide
+from headwater.engine.clock import Clock, SystemClock
+from headwater.engine.intervals import manual_interval
+from headwater.engine.listener import NullListener, RunListener, RunSummary, TaskSummary
+from headwater.store.records import RunRecord, TaskInstanceRecord, TryRecord, to_timestamp
+from headwater.store.repository import Store
+
+#: How long the engine waits for an event before asking the executor whether it is still healthy.
+HEALTH_CHECK_INTERVAL = 30.0
+INTERRUPTED = "interrupted: the process running this try stopped before it finished"
+
+_FAILED_LIKE = (TaskState.FAILED, TaskState.UPSTREAM_FAILED)
+
+
+def new_run_id(pipeline_id: str, logical_date: datetime) -> str:
+    stamp = logical_date.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{pipeline_id}-{stamp}-{secrets.token_hex(3)}"
+
+
+@dataclass(eq=False, slots=True)
+class _Task:
+    """The engine's working state for one task of the run."""
+
+    op: Operator
+    ti: TaskInstanceRecord
+    order: int
+    weight: float
+    ups: list[_Task] = field(default_factory=list)
+    downs: list[_Task] = field(default_factory=list)
+    counts: UpstreamCounts = field(default_factory=lambda: UpstreamCounts(0))
+    decided: bool = False
+    attempt: TryRecord | None = None
+    deadline: float | None = None
+
+    @property
+    def id(self) -> str:
+        return self.op.task_id
+
+    def sort_key(self) -> tuple[int, float, int]:
+        return (-self.op.options.priority, -self.weight, self.order)
+
+
+class RunEngine:
+    """Runs one pipeline run with one executor, writing every state change to the store."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        store: Store,
+        executor: Executor,
+        *,
+        executor_name: str = "",
+        pools: Mapping[str, int] | None = None,
+        concurrency: int | None = None,
+        clock: Clock | None = None,
+        listener: RunListener | None = None,
+        logs_dir: Path | None = None,
+        results_url: str | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.store = store
+        self.executor = executor
+        self.executor_name = executor_name or executor.name
+        self.pools = dict(pools or {})
+        limits = [c for c in (concurrency, executor.capacity) if c]
+        self.capacity = min(limits) if limits else None
+        self.clock = clock or SystemClock()
+        self.listener = listener or NullListener()
+        self.logs_dir = logs_dir
+        self.results_url = results_url
+        self._check_pools()
+
+    def _check_pools(self) -> None:
+        for op in self.pipeline.tasks.values():
+            pool = op.options.pool
+            if pool is None:
+                continue
+            if pool not in self.pools:
+                known = ", ".join(sorted(self.pools)) or "none"
+                raise DefinitionError(
+                    f"task '{op.task_id}' uses pool {pool!r}, which is not defined "
+                    f"(add it under [pools] in headwater.toml; defined pools: {known})",
+                    pipeline=self.pipeline.id,
+                    file=self.pipeline.file,
+                    tasks=[op.task_id],
+                )
+            if op.options.pool_slots > self.pools[pool]:
+                raise DefinitionError(
+                    f"task '{op.task_id}' needs {op.options.pool_slots} slots of pool {pool!r}, "
+                    f"which has only {self.pools[pool]}",
+                    pipeline=self.pipeline.id,
+                    file=self.pipeline.file,
+                    tasks=[op.task_id],
+                )
+
+    # -- creating and resuming ---------------------------------------------------------
+    def create_run(
+        self,
+        *,
+        params: Mapping[str, object] | None = None,
+        logical_date: datetime | None = None,
+        run_id: str | None = None,
+        trigger: str = "manual",
+    ) -> RunRecord:
+        """Record a new run with every task ``scheduled`` (one transaction)."""
+        now = self.clock.now()
+        interval = manual_interval(self.pipeline, logical_date, now)
+        date = interval.start if self.pipeline.cron else interval.end
+        merged = resolve_params(self.pipeline, params or {})
+        record = RunRecord(
+            run_id=run_id or new_run_id(self.pipeline.id, date),
+            pipeline_id=self.pipeline.id,
+            pipeline_file=self.pipeline.file,
+            state=RunState.QUEUED,
+            logical_date=date,
+            interval_start=interval.start,
+            interval_end=interval.end,
+            params=merged,
+            trigger=trigger,
+            executor=self.executor_name,
+            created_at=datetime.fromtimestamp(now, UTC),
+        )
+        instances = [
+            TaskInstanceRecord(
+                run_id=record.run_id,
+                task_id=op.task_id,
+                pipeline_id=self.pipeline.id,
+                state=TaskState.SCHEDULED,
+                max_tries=op.options.max_tries,
+                priority=op.options.priority,
+                pool=op.options.pool,
+            )
+            for op in self.pipeline
+        ]
+        self.store.create_run(record, instances)
+        return record
+
+    def run(self, record: RunRecord, *, resumed: bool = False) -> RunSummary:
+        """Drive ``record`` to completion and return its summary."""
+        return _Run(self, record, resumed).execute()
+
+
+def resolve_params(pipeline: Pipeline, given: Mapping[str, object]) -> dict[str, object]:
+    """Declared params with their defaults, overridden by ``given`` (strings coerced to the default's type)."""
+    unknown = sorted(set(given) - set(pipeline.params))
+    if unknown:
+        known = ", ".join(sorted(pipeline.params)) or "none"
+        raise UsageError(
+            f"pipeline '{pipeline.id}' has no param(s) {', '.join(unknown)} (declared params: {known})"
+        )
+    merged = dict(pipeline.params)
+    for name, value in given.items():
+        default = pipeline.params[name]
+        if isinstance(value, str) and default is not None and not isinstance(default, str):
+            value = _coerce(name, value, default)
+        merged[name] = value
+    return merged
+
+
+def _coerce(name: str, value: str, default: object) -> object:
+    try:
+        if isinstance(default, bool):
+            lowered = value.lower()
+            if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(value)
+            return lowered in ("true", "1", "yes")
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except ValueError:
+        raise UsageError(f"param {name!r}: expected a {type(default).__name__}, got {value!r}") from None
+    return value
+
+
+class _Run:
+    """One execution of the engine loop over one run."""
+
+    def __init__(self, engine: RunEngine, record: RunRecord, resumed: bool) -> None:
+        self.e = engine
+        self.record = record
+        self.resumed = resumed
+        self.events: queue.SimpleQueue[TaskEvent] = queue.SimpleQueue()
+        self.tasks: dict[str, _Task] = {}
+        self.ready: list[tuple[tuple[int, float, int], _Task]] = []
+        self.parked: dict[str, list[tuple[tuple[int, float, int], _Task]]] = {}
+        self.pool_used: dict[str, int] = dict.fromkeys(engine.pools, 0)
+        self.inflight: dict[TaskKey, _Task] = {}
+        self.timers: list[tuple[float, int, str, _Task, int]] = []
+        self._seq = itertools.count()
+        self.results: dict[str, EncodedResult] = {}
+        self.remaining = 0
+        # the pending group commit
+        self.dirty: dict[str, _Task] = {}
+        self.new_tries: dict[tuple[str, int], TryRecord] = {}
+        self.changed_tries: dict[tuple[str, int], TryRecord] = {}
+        self.new_results: list[tuple[str, str, str, str]] = []
+        self.notices: list[tuple[str, str, int, str | None]] = []
+        self.started_at = engine.clock.now()
+
+    # -- setup -----------------------------------------------------------------------
+    def _build(self) -> None:
+        pipeline = self.e.pipeline
+        order = pipeline.order
+        weights = longest_paths(order, pipeline.upstream, {t: 1.0 for t in order})
+        existing: dict[str, TaskInstanceRecord] = {}
+        if self.resumed:
+            existing = {ti.task_id: ti for ti in self.e.store.task_instances(self.record.run_id)}
+        for i, task_id in enumerate(order):
+            op = pipeline.tasks[task_id]
+            ti = existing.get(task_id) or TaskInstanceRecord(
+                run_id=self.record.run_id,
+                task_id=task_id,
+                pipeline_id=pipeline.id,
+                state=TaskState.SCHEDULED,
+                max_tries=op.options.max_tries,
+                priority=op.options.priority,
+                pool=op.options.pool,
+            )
+            self.tasks[task_id] = _Task(op=op, ti=ti, order=i, weight=weights[task_id])
+        for task_id, task in self.tasks.items():
+            for up_id in sorted(pipeline.upstream[task_id], key=lambda u: self.tasks[u].order):
+                up = self.tasks[up_id]
+                task.ups.append(up)
+                up.downs.append(task)
+            task.counts = UpstreamCounts(total=len(task.ups))
+        if self.resumed:
+            self._prepare_resume(existing)
+
+    def _prepare_resume(self, existing: Mapping[str, TaskInstanceRecord]) -> None:
+        """Keep what succeeded; give every other task a fresh start (interrupted tries are closed)."""
+        now = self.e.clock.now()
+        open_tries = {
+            (tr.task_id, tr.try_number): tr
+            for tr in self.e.store.tries(self.record.run_id)
+            if tr.state in (TaskState.QUEUED, TaskState.RUNNING)
+        }
+        for tr in open_tries.values():
+            tr.state = TaskState.FAILED
+            tr.ended_at = now
+            tr.error = INTERRUPTED
+            if tr.started_at is not None:
+                tr.duration = now - tr.started_at
+            self.changed_tries[(tr.task_id, tr.try_number)] = tr
+        stored = self.e.store.results(self.record.run_id)
+        for task in self.tasks.values():
+            if task.id not in existing:
+                continue  # the definition gained a task since the crash: it starts fresh
+            if task.ti.state == TaskState.SUCCESS:
+                task.decided = True  # resuming never re-runs what succeeded
+                if task.id in stored:
+                    self.results[task.id] = EncodedResult(*stored[task.id])
+                continue
+            task.ti.state = TaskState.SCHEDULED
+            task.ti.next_try_at = None
+            task.ti.ended_at = None
+            task.ti.duration = None
+            task.ti.max_tries = task.ti.try_number + task.op.options.max_tries
+            self.dirty[task.id] = task
+
+    # -- the loop --------------------------------------------------------------------
+    def execute(self) -> RunSummary:
+        self._build()
+        e = self.e
+        e.listener.run_started(self.record.run_id, self.record.pipeline_id, list(self.tasks), self.resumed)
+        e.executor.start(self.events.put)
+        run_deadline = None if e.pipeline.timeout is None else self.started_at + e.pipeline.timeout
+        self.remaining = sum(1 for t in self.tasks.values() if t.ti.state != TaskState.SUCCESS)
+        last_health_check = self.started_at
+        try:
+            self._flush(run_state=(RunState.RUNNING, None if self.resumed else self.started_at, None))
+            for task in self.tasks.values():  # dependency order
+                if task.ti.state == TaskState.SUCCESS:
+                    self._count_done(task)
+            for task in self.tasks.values():
+                if not task.decided and task.ti.state != TaskState.SUCCESS:
+                    self._evaluate(task)
+            while self.remaining:
+                self._dispatch()
+                if not self.remaining:
+                    break
+                timeout = self._next_timer_in(run_deadline)
+                idle = not self.inflight
+                if idle and timeout is None:
+                    raise RuntimeError(
+                        f"run {self.record.run_id} cannot make progress: "
+                        f"{', '.join(t.id for t in self.tasks.values() if t.ti.state not in _TERMINAL)}"
+                    )
+                if not idle:
+                    timeout = HEALTH_CHECK_INTERVAL if timeout is None else min(timeout, HEALTH_CHECK_INTERVAL)
+                event = e.clock.wait(self.events, timeout, idle=idle)
+                while event is not None:
+                    self._apply(event)
+                    try:
+                        event = self.events.get_nowait()
+                    except queue.Empty:
+                        event = None
+                now = e.clock.now()
+                if run_deadline is not None and now >= run_deadline:
+                    self._run_timed_out()
+                    break
+                self._fire_timers(now)
+                if self.inflight and now - last_health_check >= HEALTH_CHECK_INTERVAL:
+                    last_health_check = now
+                    self._check_health()
+        finally:
+            e.executor.shutdown(wait=False)
+        return self._finish()
+
+    def _next_timer_in(self, run_deadline: float | None) -> float | None:
+        due = [t[0] for t in self.timers[:1]]
+        if run_deadline is not None:
+            due.append(run_deadline)
+        if not due:
+            return None
+        return max(min(due) - self.e.clock.now(), 0.0)
+
+    # -- deciding ----------------------------------------------------------------------
+    def _count_done(self, task: _Task) -> None:
+        state = task.ti.state
+        for down in task.downs:
+            if state == TaskState.SUCCESS:
+                down.counts.success += 1
+            elif state in _FAILED_LIKE:
+                down.counts.failed += 1
+            else:
+                down.counts.skipped += 1
+
+    def _evaluate(self, task: _Task) -> None:
+        decision = decide(task.op.options.trigger_rule, task.counts)
+        if decision is Decision.WAIT:
+            return
+        task.decided = True
+        if decision is Decision.RUN:
+            heapq.heappush(self.ready, (task.sort_key(), task))
+        elif decision is Decision.SKIP:
+            self._terminal(task, TaskState.SKIPPED)
+        else:
+            self._terminal(task, TaskState.UPSTREAM_FAILED)
+
+    def _terminal(self, task: _Task, state: TaskState, error: str | None = None) -> None:
+        now = self.e.clock.now()
+        task.decided = True
+        task.ti.state = state
+        task.ti.next_try_at = None
+        task.ti.ended_at = now
+        if task.ti.started_at is not None:
+            task.ti.duration = now - task.ti.started_at
+        self._mark(task, error)
+        self.remaining -= 1
+        self._count_done(task)
+        for down in task.downs:
+            if not down.decided:
+                self._evaluate(down)
+
+    def _mark(self, task: _Task, error: str | None = None) -> None:
+        self.dirty[task.id] = task
+        self.notices.append((task.id, task.ti.state, task.ti.try_number, error))
+
+    # -- dispatching -------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        submissions: list[TaskSubmission] = []
+        now = self.e.clock.now()
+        while self.ready and (self.e.capacity is None or len(self.inflight) < self.e.capacity):
+            _, task = heapq.heappop(self.ready)
+            pool = task.op.options.pool
+            if pool is not None:
+                if self.pool_used[pool] + task.op.options.pool_slots > self.e.pools[pool]:
+                    heapq.heappush(self.parked.setdefault(pool, []), (task.sort_key(), task))
+                    continue
+                self.pool_used[pool] += task.op.options.pool_slots
+            submissions.append(self._queue(task, now))
+        self._flush()
+        for submission in submissions:
+            self.e.executor.submit(submission)
+
+    def _queue(self, task: _Task, now: float) -> TaskSubmission:
+        ti = task.ti
+        ti.try_number += 1
+        ti.state = TaskState.QUEUED
+        ti.next_try_at = None
+        key = TaskKey(self.record.run_id, task.id, ti.try_number)
+        log_path = None
+        if self.e.logs_dir is not None:
+            log_path = str(
+                self.e.logs_dir / self.record.pipeline_id / self.record.run_id / f"{task.id}.{ti.try_number}.log"
+            )
+        task.attempt = TryRecord(
+            run_id=self.record.run_id,
+            task_id=task.id,
+            try_number=ti.try_number,
+            pipeline_id=self.record.pipeline_id,
+            state=TaskState.QUEUED,
+            queued_at=now,
+            log_path=log_path,
+        )
+        self.new_tries[(task.id, ti.try_number)] = task.attempt
+        self._mark(task)
+        self.inflight[key] = task
+        rec = self.record
+        return TaskSubmission(
+            key=key,
+            pipeline_id=rec.pipeline_id,
+            pipeline_file=rec.pipeline_file,
+            logical_date=rec.logical_date.isoformat(),
+            interval_start=rec.interval_start.isoformat(),
+            interval_end=rec.interval_end.isoformat(),
+            params=rec.params,  # type: ignore[arg-type]
+            inputs={up.id: self.results[up.id] for up in task.ups if up.id in self.results},
+            timeout=task.op.options.timeout,
+            log_path=log_path,
+            results_url=self.e.results_url,
+        )
+
+    def _release(self, task: _Task, key: TaskKey) -> None:
+        del self.inflight[key]
+        task.deadline = None
+        pool = task.op.options.pool
+        if pool is not None:
+            self.pool_used[pool] -= task.op.options.pool_slots
+            waiting = self.parked.get(pool)
+            while waiting:
+                heapq.heappush(self.ready, heapq.heappop(waiting))
+
+    # -- events ------------------------------------------------------------------------
+    def _apply(self, event: TaskEvent) -> None:
+        task = self.inflight.get(event.key)
+        if task is None or task.attempt is None or task.attempt.try_number != event.key.try_number:
+            return  # fenced: a late event from a try we already gave up on
+        attempt = task.attempt
+        if event.kind is EventKind.STARTED:
+            task.ti.state = TaskState.RUNNING
+            attempt.state = TaskState.RUNNING
+            attempt.started_at = event.at
+            if task.ti.started_at is None:
+                task.ti.started_at = event.at
+            self._touch_try(attempt)
+            self._mark(task)
+            timeout = task.op.options.timeout
+            if timeout is not None:
+                task.deadline = self.e.clock.now() + timeout
+                self._add_timer(task.deadline, "timeout", task)
+            return
+        self._release(task, event.key)
+        self._close_try(attempt, event)
+        if event.kind is EventKind.SUCCEEDED:
+            if event.result is not None:
+                self.results[task.id] = event.result
+                if event.result.value != "null" or event.result.encoding != "json":
+                    self.new_results.append((self.record.run_id, task.id, event.result.encoding, event.result.value))
+            self._terminal(task, TaskState.SUCCESS)
+        elif event.kind is EventKind.SKIPPED:
+            self._terminal(task, TaskState.SKIPPED, event.error)
+        else:
+            self._failed(task, event.error or "failed", event.retryable)
+
+    def _close_try(self, attempt: TryRecord, event: TaskEvent) -> None:
+        attempt.ended_at = event.at
+        if attempt.started_at is not None:
+            attempt.duration = max(event.at - attempt.started_at, 0.0)
+        attempt.state = {
+            EventKind.SUCCEEDED: TaskState.SUCCESS,
+            EventKind.SKIPPED: TaskState.SKIPPED,
+        }.get(event.kind, TaskState.FAILED)
+        attempt.error = event.error
+        self._touch_try(attempt)
+
+    def _touch_try(self, attempt: TryRecord) -> None:
+        key = (attempt.task_id, attempt.try_number)
+        if key not in self.new_tries:  # a try not yet inserted is written whole by the insert
+            self.changed_tries[key] = attempt
+
+    def _failed(self, task: _Task, error: str, retryable: bool) -> None:
+        ti = task.ti
+        if retryable and ti.try_number < ti.max_tries:
+            retry_number = ti.try_number - (ti.max_tries - task.op.options.max_tries)
+            delay = task.op.options.retry.delay_before(retry_number)
+            ti.state = TaskState.UP_FOR_RETRY
+            ti.next_try_at = self.e.clock.now() + delay
+            self._mark(task, error)
+            self._add_timer(ti.next_try_at, "retry", task)
+        else:
+            self._terminal(task, TaskState.FAILED, error)
+
+    # -- timers ------------------------------------------------------------------------
+    def _add_timer(self, at: float, kind: str, task: _Task) -> None:
+        heapq.heappush(self.timers, (at, next(self._seq), kind, task, task.ti.try_number))
+
+    def _fire_timers(self, now: float) -> None:
+        while self.timers and self.timers[0][0] <= now:
+            _, _, kind, task, try_number = heapq.heappop(self.timers)
+            if try_number != task.ti.try_number:
+                continue
+            if kind == "retry" and task.ti.state == TaskState.UP_FOR_RETRY:
+                task.ti.state = TaskState.SCHEDULED
+                self._mark(task)
+                heapq.heappush(self.ready, (task.sort_key(), task))
+            elif kind == "timeout" and task.deadline is not None and task.attempt is not None:
+                self._time_out(task, now)
+
+    def _time_out(self, task: _Task, now: float) -> None:
+        attempt = task.attempt
+        assert attempt is not None
+        key = TaskKey(self.record.run_id, task.id, attempt.try_number)
+        self.e.executor.cancel(key)
+        self._release(task, key)
+        timeout = task.op.options.timeout or 0.0
+        error = f"timed out after {timeout:g}s (the try was stopped)"
+        self._close_try(attempt, TaskEvent(key=key, kind=EventKind.FAILED, at=now, error=error))
+        self._failed(task, error, task.op.options.retry.is_retryable(TimeoutError()))
+
+    def _run_timed_out(self) -> None:
+        now = self.e.clock.now()
+        error = f"the run timed out after {self.e.pipeline.timeout:g}s"
+        for key, task in list(self.inflight.items()):
+            self.e.executor.cancel(key)
+            self._release(task, key)
+            if task.attempt is not None:
+                self._close_try(task.attempt, TaskEvent(key=key, kind=EventKind.FAILED, at=now, error=error))
+        for task in self.tasks.values():
+            if task.ti.state in _TERMINAL:
+                continue
+            state = TaskState.FAILED if task.attempt is not None and task.ti.state in _ACTIVE else TaskState.UPSTREAM_FAILED
+            task.decided = True
+            task.ti.state = state
+            task.ti.ended_at = now
+            self._mark(task, error)
+        self.remaining = 0
+
+    def _check_health(self) -> None:
+        health = self.e.executor.check_health()
+        if health.healthy:
+            return
+        now = self.e.clock.now()
+        for key, task in list(self.inflight.items()):
+            self._release(task, key)
+            error = f"executor unhealthy: {health.detail}"
+            if task.attempt is not None:
+                self._close_try(task.attempt, TaskEvent(key=key, kind=EventKind.FAILED, at=now, error=error))
+            self._failed(task, error, True)
+
+    # -- writing -----------------------------------------------------------------------
+    def _flush(self, run_state: tuple[str, float | None, float | None] | None = None) -> None:
+        if not (self.dirty or self.new_tries or self.changed_tries or self.new_results or run_state):
+            return
+        self.e.store.write_batch(
+            instances=[t.ti for t in self.dirty.values()],
+            new_tries=list(self.new_tries.values()),
+            changed_tries=list(self.changed_tries.values()),
+            results=self.new_results,
+            run_state=None if run_state is None else (self.record.run_id, *run_state),
+        )
+        self.dirty.clear()
+        self.new_tries.clear()
+        self.changed_tries.clear()
+        self.new_results = []
+        notices, self.notices = self.notices, []
+        for task_id, state, try_number, error in notices:
+            self.e.listener.task_changed(task_id, state, try_number, error)
+
+    def _finish(self) -> RunSummary:
+        now = self.e.clock.now()
+        failed = any(t.ti.state in _FAILED_LIKE for t in self.tasks.values())
+        state = RunState.FAILED if failed else RunState.SUCCESS
+        run_started = to_timestamp(self.record.started_at) if self.resumed else self.started_at
+        self._flush(run_state=(state, None, now))
+        errors: dict[str, str | None] = {}
+        if failed:
+            errors = {
+                tr.task_id: tr.error
+                for tr in self.e.store.tries(self.record.run_id)
+                if tr.error and self.tasks[tr.task_id].ti.state == TaskState.FAILED
+            }
+        summary = RunSummary(
+            run_id=self.record.run_id,
+            pipeline_id=self.record.pipeline_id,
+            state=state,
+            duration=now - (run_started or self.started_at),
+            tasks=[
+                TaskSummary(
+                    task_id=t.id,
+                    state=t.ti.state,
+                    tries=t.ti.try_number,
+                    duration=t.ti.duration,
+                    error=errors.get(t.id),
+                )
+                for t in self.tasks.values()
+            ],
+        )
+        self.e.listener.run_finished(summary)
+        return summary
+
+
+_TERMINAL = frozenset({TaskState.SUCCESS, TaskState.FAILED, TaskState.UPSTREAM_FAILED, TaskState.SKIPPED})
+_ACTIVE = frozenset({TaskState.QUEUED, TaskState.RUNNING})

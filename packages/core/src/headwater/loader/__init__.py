@@ -1,0 +1,1 @@
+"""Turn definition files (Python or YAML) into validated Pipeline objects, with a parse cache."""

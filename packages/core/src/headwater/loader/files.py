@@ -1,0 +1,105 @@
+"""Load the pipelines a file defines, once per file version, naming the file in every error."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+import threading
+import traceback
+from pathlib import Path
+
+from headwater.errors import DefinitionError
+from headwater.model.pipeline import Pipeline, collect_pipelines
+
+_cache: dict[str, tuple[tuple[int, int], list[Pipeline]]] = {}
+_memory: dict[str, Pipeline] = {}
+_lock = threading.RLock()
+
+PIPELINE_SUFFIXES = (".py", ".yaml", ".yml")
+
+
+def remember(pipeline: Pipeline) -> None:
+    """Make an in-memory pipeline (one without a file) resolvable by id in this process."""
+    _memory[pipeline.id] = pipeline
+
+
+def _signature(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_mtime_ns, st.st_size
+
+
+def load_file(path: str | Path) -> list[Pipeline]:
+    """Every pipeline ``path`` defines (re-imported only if the file changed)."""
+    path = Path(path).resolve()
+    key = str(path)
+    try:
+        sig = _signature(path)
+    except OSError as exc:
+        raise DefinitionError(f"cannot read pipeline file: {exc.strerror}", file=key) from None
+    with _lock:
+        cached = _cache.get(key)
+        if cached is not None and cached[0] == sig:
+            return cached[1]
+        if path.suffix in (".yaml", ".yml"):
+            from headwater.loader.yaml_pipelines import load_yaml
+
+            pipelines = load_yaml(path)
+        else:
+            pipelines = _load_python(path)
+        for pipeline in pipelines:
+            pipeline.file = key
+        seen: dict[str, Pipeline] = {}
+        for pipeline in pipelines:
+            if pipeline.id in seen:
+                raise DefinitionError(f"duplicate pipeline id '{pipeline.id}' in one file", file=key)
+            seen[pipeline.id] = pipeline
+        _cache[key] = (sig, pipelines)
+        return pipelines
+
+
+def _load_python(path: Path) -> list[Pipeline]:
+    key = str(path)
+    digest = hashlib.sha1(key.encode()).hexdigest()[:10]  # noqa: S324 - a name, not security
+    module_name = f"headwater_pipelines.{path.stem}_{digest}"
+    directory = str(path.parent)
+    if directory not in sys.path:
+        sys.path.insert(0, directory)  # let pipeline files import their neighbours
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise DefinitionError("not a Python file", file=key)
+    module = importlib.util.module_from_spec(spec)
+    with collect_pipelines() as found:
+        try:
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+        except DefinitionError as exc:
+            sys.modules.pop(module_name, None)
+            raise exc.located(file=key) from None
+        except SyntaxError as exc:
+            sys.modules.pop(module_name, None)
+            raise DefinitionError(f"syntax error on line {exc.lineno}: {exc.msg}", file=key) from None
+        except Exception as exc:
+            sys.modules.pop(module_name, None)
+            line = _user_line(exc, key)
+            raise DefinitionError(
+                f"error while loading{line}: {type(exc).__name__}: {exc}", file=key
+            ) from None
+    return list(found)
+
+
+def _user_line(exc: BaseException, filename: str) -> str:
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
+    return f" (line {frames[-1].lineno})" if frames else ""
+
+
+def load_pipeline(path: str | Path | None, pipeline_id: str) -> Pipeline:
+    """The pipeline ``pipeline_id`` from ``path`` (or from memory when ``path`` is None)."""
+    if path is None:
+        if pipeline_id in _memory:
+            return _memory[pipeline_id]
+        raise DefinitionError(f"pipeline '{pipeline_id}' has no definition file and is not loaded here")
+    for pipeline in load_file(path):
+        if pipeline.id == pipeline_id:
+            return pipeline
+    raise DefinitionError(f"the file no longer defines pipeline '{pipeline_id}'", file=str(path))

@@ -1,0 +1,1 @@
+"""Definitions: pipelines, tasks, trigger rules, retries. Frozen where possible, no I/O."""

@@ -1,0 +1,64 @@
+"""What a running task receives as ``ctx``: its run, its window, params, upstream results, a logger."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from headwater.config.connections import Connection
+
+
+class Skip(Exception):  # noqa: N818 - reads as `raise Skip("no new files")`
+    """Raise inside a task to end it as ``skipped`` (its downstream tasks follow their trigger rules)."""
+
+
+class TaskCancelled(Exception):  # noqa: N818
+    """Raised inside a task that was stopped (timeout or shutdown) when it next waits via ``ctx``."""
+
+
+@dataclass(frozen=True, slots=True)
+class DataInterval:
+    """The window of data a run covers: ``[start, end)``."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Context:
+    """The task's view of its run. Passed as the first argument to task functions that take ``ctx``."""
+
+    run_id: str
+    pipeline_id: str
+    task_id: str
+    try_number: int
+    logical_date: datetime
+    data_interval: DataInterval
+    params: Mapping[str, object]
+    upstream: Mapping[str, object]
+    log: logging.Logger | logging.LoggerAdapter[logging.Logger]
+    partition: str | None = None
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    log_path: str | None = None
+
+    def wait(self, seconds: float) -> None:
+        """Sleep up to ``seconds``; raise TaskCancelled at once if the task is stopped meanwhile."""
+        if self.cancelled.wait(seconds):
+            raise TaskCancelled(f"task {self.task_id} was stopped")
+
+    def check_cancelled(self) -> None:
+        """Raise TaskCancelled if the task has been stopped (call it in long loops)."""
+        if self.cancelled.is_set():
+            raise TaskCancelled(f"task {self.task_id} was stopped")
+
+    def connection(self, conn_id: str) -> Connection:
+        """The connection ``conn_id`` from ``HEADWATER_CONN_<ID>`` or the configuration."""
+        from headwater.config.connections import get_connection
+
+        return get_connection(conn_id)
+

@@ -1,0 +1,117 @@
+"""Per-task options (retries, timeout, pool, priority, trigger rule), validated from keywords."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import TypedDict
+
+from headwater.errors import DefinitionError
+from headwater.model.durations import Duration, parse_duration
+from headwater.model.retry import Retry
+from headwater.model.trigger_rules import TriggerRule
+
+
+class TaskOptionArgs(TypedDict, total=False):
+    """The keyword options every task accepts (``@task``, operators, ``default_args``)."""
+
+    retries: int
+    retry_delay: Duration
+    retry_backoff: bool
+    max_retry_delay: Duration | None
+    retry_on: type[BaseException] | tuple[type[BaseException], ...]
+    timeout: Duration | None
+    pool: str | None
+    pool_slots: int
+    priority: int
+    trigger_rule: TriggerRule | str
+    owner: str | None
+    tags: tuple[str, ...] | list[str]
+
+
+OPTION_NAMES = frozenset(TaskOptionArgs.__annotations__)
+_RETRY_KEYS = {
+    "retries": "retries",
+    "retry_delay": "delay",
+    "retry_backoff": "backoff",
+    "max_retry_delay": "max_delay",
+    "retry_on": "retry_on",
+}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TaskOptions:
+    """The resolved options of one task."""
+
+    retry: Retry = field(default_factory=Retry)
+    timeout: float | None = None
+    pool: str | None = None
+    pool_slots: int = 1
+    priority: int = 1
+    trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
+    owner: str | None = None
+    tags: tuple[str, ...] = ()
+
+    @property
+    def max_tries(self) -> int:
+        return self.retry.retries + 1
+
+
+DEFAULT_OPTIONS = TaskOptions()
+
+
+def check_option_names(options: Mapping[str, object], *, where: str) -> None:
+    """Raise a DefinitionError naming any key that is not a task option."""
+    unknown = sorted(set(options) - OPTION_NAMES)
+    if unknown:
+        known = ", ".join(sorted(OPTION_NAMES))
+        raise DefinitionError(f"{where}: unknown option(s) {', '.join(unknown)} (known: {known})")
+
+
+def resolve_options(
+    explicit: Mapping[str, object],
+    defaults: Mapping[str, object] | None = None,
+    *,
+    where: str,
+) -> TaskOptions:
+    """Merge ``defaults`` (a pipeline's default_args) under ``explicit`` and validate the result."""
+    merged: dict[str, object] = {**(defaults or {}), **explicit}
+    check_option_names(merged, where=where)
+    if not merged:
+        return DEFAULT_OPTIONS
+    try:
+        retry_args = {_RETRY_KEYS[k]: v for k, v in merged.items() if k in _RETRY_KEYS}
+        retry = Retry.build(**retry_args) if retry_args else Retry()  # type: ignore[arg-type]
+        timeout = merged.get("timeout")
+        pool = merged.get("pool")
+        pool_slots = merged.get("pool_slots", 1)
+        priority = merged.get("priority", 1)
+        owner = merged.get("owner")
+        tags = merged.get("tags", ())
+        if pool is not None and not (isinstance(pool, str) and pool):
+            raise DefinitionError(f"pool: expected a pool name, got {pool!r}")
+        if isinstance(pool_slots, bool) or not isinstance(pool_slots, int) or pool_slots < 1:
+            raise DefinitionError(f"pool_slots: expected a whole number >= 1, got {pool_slots!r}")
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise DefinitionError(f"priority: expected a whole number, got {priority!r}")
+        if owner is not None and not isinstance(owner, str):
+            raise DefinitionError(f"owner: expected a string, got {owner!r}")
+        if not isinstance(tags, list | tuple) or not all(isinstance(t, str) for t in tags):
+            raise DefinitionError(f"tags: expected a list of strings, got {tags!r}")
+        return TaskOptions(
+            retry=retry,
+            timeout=None if timeout is None else parse_duration(timeout, what="timeout"),  # type: ignore[arg-type]
+            pool=pool,
+            pool_slots=pool_slots,
+            priority=priority,
+            trigger_rule=TriggerRule.parse(merged.get("trigger_rule", TriggerRule.ALL_SUCCESS)),  # type: ignore[arg-type]
+            owner=owner,
+            tags=tuple(tags),
+        )
+    except DefinitionError as exc:
+        raise DefinitionError(f"{where}: {exc.message}") from None
+
+
+def with_overrides(options: TaskOptions, **changes: object) -> TaskOptions:
+    """A copy of ``options`` with resolved fields replaced."""
+    return replace(options, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,51 @@
+"""The whole plugin API: hook markers, the executor and notifier contracts, and registries.
+
+A plugin module implements hooks from :mod:`headwater.plugin.spec` with
+``@hookimpl`` and is declared under the ``headwater`` entry-point group::
+
+    [project.entry-points.headwater]
+    myplugin = "my_package.plugin"
+"""
+
+from __future__ import annotations
+
+from headwater.executors.base import (
+    EncodedResult,
+    EventKind,
+    EventSink,
+    Executor,
+    ExecutorHealth,
+    TaskEvent,
+    TaskKey,
+    TaskSubmission,
+)
+from headwater.executors.worker import execute_submission
+from headwater.plugin.manager import Kind, PluginInfo, Registration, get_manager
+from headwater.plugin.notifier import Alert, AlertKind, Notifier
+from headwater.plugin.registry import load_operator
+from headwater.plugin.spec import Register, hookimpl, hookspec
+from headwater.results import ResultStore
+
+__all__ = [
+    "Alert",
+    "AlertKind",
+    "EncodedResult",
+    "EventKind",
+    "EventSink",
+    "Executor",
+    "ExecutorHealth",
+    "Kind",
+    "Notifier",
+    "PluginInfo",
+    "Register",
+    "Registration",
+    "ResultStore",
+    "TaskEvent",
+    "TaskKey",
+    "TaskSubmission",
+    "execute_submission",
+    "get_manager",
+    "hookimpl",
+    "hookspec",
+    "load_operator",
+]

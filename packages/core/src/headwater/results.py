@@ -1,0 +1,91 @@
+"""Encode task results: small JSON values inline in the database, the rest in a result store."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import uuid
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from headwater.executors.base import EncodedResult
+
+#: Results whose JSON is larger than this go to the result store instead of the database.
+INLINE_LIMIT = 64 * 1024
+_NONE = EncodedResult("json", "null")
+
+
+class ResultStore(Protocol):
+    """Stores large or non-JSON results and gives back a URI to fetch them by."""
+
+    def put(self, key: str, data: bytes) -> str:
+        """Store ``data`` under ``key`` and return its URI."""
+        ...
+
+    def get(self, uri: str) -> bytes:
+        """The bytes stored at ``uri``."""
+        ...
+
+
+class LocalResultStore:
+    """Results as files under a directory (the default: ``.headwater/results``)."""
+
+    scheme = "file"
+
+    def __init__(self, url: str) -> None:
+        parsed = urlsplit(url)
+        self.root = Path(parsed.path if parsed.scheme == "file" else url)
+
+    def put(self, key: str, data: bytes) -> str:
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # readers never see a half-written result
+        return path.resolve().as_uri()
+
+    def get(self, uri: str) -> bytes:
+        return Path(urlsplit(uri).path).read_bytes()
+
+
+def open_result_store(url: str | None) -> ResultStore:
+    """The store for ``url``: a local directory, or a plugin's store chosen by URL scheme."""
+    if not url:
+        return LocalResultStore(".headwater/results")
+    scheme = urlsplit(url).scheme
+    if scheme in ("", "file"):
+        return LocalResultStore(url)
+    from headwater.plugin.manager import Kind, get_manager
+
+    factory = get_manager().resolve(Kind.RESULT_STORE, scheme)
+    return factory(url)  # type: ignore[operator,no-any-return]
+
+
+def encode_result(value: object, *, key: str, store_url: str | None) -> EncodedResult:
+    """JSON inline when small; otherwise JSON or pickle bytes in the result store."""
+    if value is None:
+        return _NONE
+    try:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+        data, suffix = None, ".json"
+    except (TypeError, ValueError):
+        text = None
+        data, suffix = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), ".pickle"
+    if text is not None:
+        if len(text) <= INLINE_LIMIT:
+            return EncodedResult("json", text)
+        data = text.encode()
+    assert data is not None
+    uri = open_result_store(store_url).put(key + suffix, data)
+    return EncodedResult("ref", uri)
+
+
+def decode_result(encoded: EncodedResult, *, store_url: str | None) -> object:
+    if encoded.encoding == "json":
+        return json.loads(encoded.value)
+    data = open_result_store(store_url).get(encoded.value)
+    if encoded.value.endswith(".pickle"):
+        return pickle.loads(data)  # noqa: S301 - written by our own workers into our own store
+    return json.loads(data)

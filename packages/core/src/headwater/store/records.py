@@ -1,0 +1,70 @@
+"""Plain records read from and written to the store (times are aware UTC datetimes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+def to_datetime(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def to_timestamp(value: datetime | None) -> float | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # SQLite hands back naive values; we only ever store UTC
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+@dataclass(slots=True)
+class RunRecord:
+    run_id: str
+    pipeline_id: str
+    pipeline_file: str | None
+    state: str
+    logical_date: datetime
+    interval_start: datetime
+    interval_end: datetime
+    params: dict[str, object] = field(default_factory=dict)
+    trigger: str = "manual"
+    executor: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class TaskInstanceRecord:
+    """A task's state in a run; times are epoch seconds (converted at the store boundary)."""
+
+    run_id: str
+    task_id: str
+    pipeline_id: str
+    state: str
+    try_number: int = 0
+    max_tries: int = 1
+    priority: int = 1
+    pool: str | None = None
+    next_try_at: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    duration: float | None = None
+
+
+@dataclass(slots=True)
+class TryRecord:
+    """One try of a task; times are epoch seconds."""
+
+    run_id: str
+    task_id: str
+    try_number: int
+    pipeline_id: str
+    state: str
+    queued_at: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    duration: float | None = None
+    error: str | None = None
+    log_path: str | None = None
