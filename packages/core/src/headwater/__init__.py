@@ -41,20 +41,30 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
-    from headwater.builtins.bash import BashOperator
-    from headwater.builtins.notify import NotifyOperator
-    from headwater.builtins.sensors import FileSensor, Sensor
-    from headwater.config.connections import Connection, get_connection
-    from headwater.errors import ConfigError, DefinitionError, HeadwaterError
-    from headwater.model.context import Context, DataInterval, Skip, TaskCancelled
-    from headwater.model.operator import Operator
-    from headwater.model.options import TaskOptions
-    from headwater.model.pipeline import Pipeline
-    from headwater.model.python_operator import PythonOperator, TaskFunction, task
-    from headwater.model.retry import Retry
-    from headwater.model.states import RunState, TaskState
-    from headwater.model.trigger_rules import TriggerRule
-    from headwater.plugin.registry import load_operator
+    from headwater.builtins.bash import BashOperator as BashOperator
+    from headwater.builtins.notify import NotifyOperator as NotifyOperator
+    from headwater.builtins.sensors import FileSensor as FileSensor
+    from headwater.builtins.sensors import Sensor as Sensor
+    from headwater.config.connections import Connection as Connection
+    from headwater.config.connections import get_connection as get_connection
+    from headwater.errors import ConfigError as ConfigError
+    from headwater.errors import DefinitionError as DefinitionError
+    from headwater.errors import HeadwaterError as HeadwaterError
+    from headwater.model.context import Context as Context
+    from headwater.model.context import DataInterval as DataInterval
+    from headwater.model.context import Skip as Skip
+    from headwater.model.context import TaskCancelled as TaskCancelled
+    from headwater.model.operator import Operator as Operator
+    from headwater.model.options import TaskOptions as TaskOptions
+    from headwater.model.pipeline import Pipeline as Pipeline
+    from headwater.model.python_operator import PythonOperator as PythonOperator
+    from headwater.model.python_operator import TaskFunction as TaskFunction
+    from headwater.model.python_operator import task as task
+    from headwater.model.retry import Retry as Retry
+    from headwater.model.states import RunState as RunState
+    from headwater.model.states import TaskState as TaskState
+    from headwater.model.trigger_rules import TriggerRule as TriggerRule
+    from headwater.plugin.registry import load_operator as load_operator
 
 
 def __getattr__(name: str) -> object:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -64,7 +65,7 @@ class BashOperator(Operator):
             **self.env,
         }
         with tempfile.TemporaryFile() as out:
-            proc = subprocess.Popen(  # noqa: S603 - running the user's command is the point
+            proc = subprocess.Popen(
                 ["bash", "-c", self.command],
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -96,8 +97,6 @@ class BashOperator(Operator):
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait()

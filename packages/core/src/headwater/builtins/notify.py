@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from headwater.errors import DefinitionError
+from headwater.errors import DefinitionError, PluginError
 from headwater.model.operator import Operator
 from headwater.plugin.notifier import Alert, AlertKind, Notifier
 
@@ -70,7 +70,9 @@ class NotifyOperator(Operator):
         from headwater.plugin.manager import Kind, get_manager
 
         factory = get_manager().resolve(Kind.NOTIFIER, self.notifier)
-        notifier: Notifier = factory(**self.notifier_options)  # type: ignore[operator]
+        if not callable(factory):
+            raise PluginError(f"notifier {self.notifier!r} is not callable")
+        notifier: Notifier = factory(**self.notifier_options)
         text = self.message.format(
             pipeline_id=ctx.pipeline_id,
             run_id=ctx.run_id,

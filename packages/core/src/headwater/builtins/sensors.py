@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from headwater.model.options import TaskOptionArgs
 
 
-class SensorTimeout(TimeoutError):
+class SensorTimeout(TimeoutError):  # noqa: N818 - a TimeoutError, named for what happened
     """The condition did not become true within the sensor's ``wait_timeout``."""
 
 
@@ -59,9 +59,17 @@ class FileSensor(Sensor):
 
     operator_name = "file.exists"
 
-    def __init__(self, task_id: str, *, path: str, **options: Unpack[TaskOptionArgs]) -> None:  # type: ignore[misc]
+    def __init__(
+        self,
+        task_id: str,
+        *,
+        path: str,
+        poke_interval: Duration = "30s",
+        wait_timeout: Duration = "1h",
+        **options: Unpack[TaskOptionArgs],
+    ) -> None:
         self.path = path
-        super().__init__(task_id, **options)
+        super().__init__(task_id, poke_interval=poke_interval, wait_timeout=wait_timeout, **options)
 
     def describe(self) -> str:
         return f"wait for {self.path}"

@@ -25,8 +25,8 @@ def load_executor(name: str, *, parallelism: int | None = None) -> Executor:
     """Build the executor registered as ``name`` (DefinitionError with an install hint if none)."""
     from headwater.plugin.manager import Kind, get_manager
 
-    cls = get_manager().resolve(Kind.EXECUTOR, name, Executor)
-    return cls(parallelism=parallelism)  # type: ignore[operator,no-any-return]
+    cls = get_manager().resolve_class(Kind.EXECUTOR, name, Executor)  # type: ignore[type-abstract]
+    return cls(parallelism=parallelism)
 
 
 def run_pipeline(
@@ -68,7 +68,9 @@ def run_pipeline(
             if record is None:
                 raise UsageError(f"no run {resume_run_id!r} in {project.settings.db}")
             if record.pipeline_id != pipeline.id:
-                raise UsageError(f"run {resume_run_id!r} belongs to pipeline '{record.pipeline_id}', not '{pipeline.id}'")
+                raise UsageError(
+                    f"run {resume_run_id!r} belongs to pipeline '{record.pipeline_id}', not '{pipeline.id}'"
+                )
             if params:
                 raise UsageError("a resumed run keeps its params; -p cannot change them")
             return engine.run(record, resumed=True)

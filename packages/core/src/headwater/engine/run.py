@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from headwater.engine.clock import Clock, SystemClock
+from headwater.engine.intervals import manual_interval
+from headwater.engine.listener import NullListener, RunListener, RunSummary, TaskSummary
 from headwater.errors import DefinitionError, UsageError
 from headwater.executors.base import (
     EncodedResult,
@@ -33,9 +36,6 @@ from headwater.model.operator import Operator
 from headwater.model.pipeline import Pipeline
 from headwater.model.states import RunState, TaskState
 from headwater.model.trigger_rules import Decision, UpstreamCounts, decide
-from headwater.engine.clock import Clock, SystemClock
-from headwater.engine.intervals import manual_interval
-from headwater.engine.listener import NullListener, RunListener, RunSummary, TaskSummary
 from headwater.store.records import RunRecord, TaskInstanceRecord, TryRecord, to_timestamp
 from headwater.store.repository import Store
 
@@ -102,30 +102,7 @@ class RunEngine:
         self.listener = listener or NullListener()
         self.logs_dir = logs_dir
         self.results_url = results_url
-        self._check_pools()
-
-    def _check_pools(self) -> None:
-        for op in self.pipeline.tasks.values():
-            pool = op.options.pool
-            if pool is None:
-                continue
-            if pool not in self.pools:
-                known = ", ".join(sorted(self.pools)) or "none"
-                raise DefinitionError(
-                    f"task '{op.task_id}' uses pool {pool!r}, which is not defined "
-                    f"(add it under [pools] in headwater.toml; defined pools: {known})",
-                    pipeline=self.pipeline.id,
-                    file=self.pipeline.file,
-                    tasks=[op.task_id],
-                )
-            if op.options.pool_slots > self.pools[pool]:
-                raise DefinitionError(
-                    f"task '{op.task_id}' needs {op.options.pool_slots} slots of pool {pool!r}, "
-                    f"which has only {self.pools[pool]}",
-                    pipeline=self.pipeline.id,
-                    file=self.pipeline.file,
-                    tasks=[op.task_id],
-                )
+        check_pools(pipeline, self.pools)
 
     # -- creating and resuming ---------------------------------------------------------
     def create_run(
@@ -172,6 +149,31 @@ class RunEngine:
     def run(self, record: RunRecord, *, resumed: bool = False) -> RunSummary:
         """Drive ``record`` to completion and return its summary."""
         return _Run(self, record, resumed).execute()
+
+
+def check_pools(pipeline: Pipeline, pools: Mapping[str, int]) -> None:
+    """Raise DefinitionError if a task names an undefined pool or needs more slots than it has."""
+    for op in pipeline.tasks.values():
+        pool = op.options.pool
+        if pool is None:
+            continue
+        if pool not in pools:
+            known = ", ".join(sorted(pools)) or "none"
+            raise DefinitionError(
+                f"task '{op.task_id}' uses pool {pool!r}, which is not defined "
+                f"(add it under [pools] in headwater.toml; defined pools: {known})",
+                pipeline=pipeline.id,
+                file=pipeline.file,
+                tasks=[op.task_id],
+            )
+        if op.options.pool_slots > pools[pool]:
+            raise DefinitionError(
+                f"task '{op.task_id}' needs {op.options.pool_slots} slots of pool {pool!r}, "
+                f"which has only {pools[pool]}",
+                pipeline=pipeline.id,
+                file=pipeline.file,
+                tasks=[op.task_id],
+            )
 
 
 def resolve_params(pipeline: Pipeline, given: Mapping[str, object]) -> dict[str, object]:
@@ -554,7 +556,8 @@ class _Run:
         for task in self.tasks.values():
             if task.ti.state in _TERMINAL:
                 continue
-            state = TaskState.FAILED if task.attempt is not None and task.ti.state in _ACTIVE else TaskState.UPSTREAM_FAILED
+            started = task.attempt is not None and task.ti.state in _ACTIVE
+            state = TaskState.FAILED if started else TaskState.UPSTREAM_FAILED
             task.decided = True
             task.ti.state = state
             task.ti.ended_at = now

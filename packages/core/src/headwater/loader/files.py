@@ -41,12 +41,15 @@ def load_file(path: str | Path) -> list[Pipeline]:
         cached = _cache.get(key)
         if cached is not None and cached[0] == sig:
             return cached[1]
-        if path.suffix in (".yaml", ".yml"):
-            from headwater.loader.yaml_pipelines import load_yaml
+        try:
+            if path.suffix in (".yaml", ".yml"):
+                from headwater.loader.yaml_pipelines import load_yaml
 
-            pipelines = load_yaml(path)
-        else:
-            pipelines = _load_python(path)
+                pipelines = load_yaml(path)
+            else:
+                pipelines = _load_python(path)
+        except DefinitionError as exc:
+            raise exc.located(file=key) from None
         for pipeline in pipelines:
             pipeline.file = key
         seen: dict[str, Pipeline] = {}
@@ -60,7 +63,7 @@ def load_file(path: str | Path) -> list[Pipeline]:
 
 def _load_python(path: Path) -> list[Pipeline]:
     key = str(path)
-    digest = hashlib.sha1(key.encode()).hexdigest()[:10]  # noqa: S324 - a name, not security
+    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
     module_name = f"headwater_pipelines.{path.stem}_{digest}"
     directory = str(path.parent)
     if directory not in sys.path:

@@ -57,7 +57,7 @@ class Pipeline:
 
     def __init__(
         self,
-        id: str,  # noqa: A002 - the public name in DESIGN.md
+        id: str,
         *,
         schedule: str | None = None,
         start_date: str | date | datetime | None = None,
@@ -107,6 +107,7 @@ class Pipeline:
         self.tasks: dict[str, Operator] = {}
         self.upstream: dict[str, set[str]] = {}
         self._order: list[str] | None = None
+        self._suffixes: dict[str, int] = {}  # last suffix handed out per base id: O(1) repeated calls
         for collector in _stack("collectors"):
             collector.append(self)  # type: ignore[attr-defined]
 
@@ -148,9 +149,10 @@ class Pipeline:
         """``base`` if free, else ``base__2``, ``base__3``..."""
         if base not in self.tasks:
             return base
-        n = 2
+        n = self._suffixes.get(base, 1) + 1
         while f"{base}__{n}" in self.tasks:
             n += 1
+        self._suffixes[base] = n
         return f"{base}__{n}"
 
     def set_dependency(self, upstream_id: str, downstream_id: str) -> None:

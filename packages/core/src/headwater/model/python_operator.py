@@ -96,8 +96,7 @@ class PythonOperator(Operator):
         return self.fn(*args, **kwargs)
 
     def describe(self) -> str:
-        fn = self.fn
-        return f"python {getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+        return f"python {getattr(self.fn, '__qualname__', repr(self.fn))}()"
 
 
 class TaskFunction(Generic[P, R]):
@@ -129,7 +128,7 @@ class TaskFunction(Generic[P, R]):
         task_id = pipeline.unique_task_id(self.task_id)
         return PythonOperator(task_id, fn=self.fn, args=args, kwargs=kwargs, **self.options)  # type: ignore[arg-type]
 
-    def with_options(self, *, id: str | None = None, **options: Unpack[TaskOptionArgs]) -> TaskFunction[P, R]:  # noqa: A002
+    def with_options(self, *, id: str | None = None, **options: Unpack[TaskOptionArgs]) -> TaskFunction[P, R]:
         """A copy of this task with ``id`` and any ``@task`` option overridden."""
         return TaskFunction(self.fn, {**self.options, **options}, task_id=id or self.task_id)
 
@@ -140,9 +139,9 @@ class TaskFunction(Generic[P, R]):
 @overload
 def task(fn: Callable[P, R], /) -> TaskFunction[P, R]: ...
 @overload
-def task(*, id: str | None = None, **options: Unpack[TaskOptionArgs]) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...  # noqa: A002,E501
+def task(*, id: str | None = None, **options: Unpack[TaskOptionArgs]) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...  # noqa: E501
 def task(
-    fn: Callable[P, R] | None = None, /, *, id: str | None = None, **options: Unpack[TaskOptionArgs]  # noqa: A002
+    fn: Callable[P, R] | None = None, /, *, id: str | None = None, **options: Unpack[TaskOptionArgs]
 ) -> TaskFunction[P, R] | Callable[[Callable[P, R]], TaskFunction[P, R]]:
     """Make a function a task: ``@task`` or ``@task(retries=3, timeout="30m", pool="api")``."""
     if fn is not None:

@@ -205,21 +205,23 @@ class PluginManager:
         message += f"; installed {label}s: {known}"
         raise DefinitionError(message)
 
-    def resolve(self, kind: Kind, name: str, expected: type[T] | None = None) -> T:
-        """Import and return what ``name`` refers to (cached), checking it against ``expected``."""
+    def resolve(self, kind: Kind, name: str) -> object:
+        """Import and return what ``name`` refers to (cached)."""
         key = (kind, name)
-        if key in self._resolved:
-            return self._resolved[key]  # type: ignore[return-value]
-        reg = self.registration(kind, name)
-        obj = import_target(reg.target, what=f"{kind.value} {name!r} of plugin {reg.plugin!r}")
-        if expected is not None and isinstance(expected, type):
-            ok = issubclass(obj, expected) if isinstance(obj, type) else isinstance(obj, expected)
-            if not ok:
-                raise PluginError(
-                    f"{kind.value} {name!r} of plugin {reg.plugin!r} ({reg.target}) is not a {expected.__name__}"
-                )
-        self._resolved[key] = obj
-        return obj  # type: ignore[return-value]
+        if key not in self._resolved:
+            reg = self.registration(kind, name)
+            self._resolved[key] = import_target(reg.target, what=f"{kind.value} {name!r} of plugin {reg.plugin!r}")
+        return self._resolved[key]
+
+    def resolve_class(self, kind: Kind, name: str, base: type[T]) -> type[T]:
+        """Like :meth:`resolve`, for registrations that must be subclasses of ``base``."""
+        obj = self.resolve(kind, name)
+        if not (isinstance(obj, type) and issubclass(obj, base)):
+            reg = self.registration(kind, name)
+            raise PluginError(
+                f"{kind.value} {name!r} of plugin {reg.plugin!r} ({reg.target}) is not a {base.__name__} subclass"
+            )
+        return obj
 
     def plugins(self) -> list[PluginInfo]:
         """Every discovered plugin with what it registered (collects all kinds)."""

@@ -13,4 +13,4 @@ def load_operator(name: str) -> type[Operator]:
     """
     manager = get_manager()
     kind = Kind.SENSOR if name in manager.names(Kind.SENSOR) else Kind.OPERATOR
-    return manager.resolve(kind, name, Operator)
+    return manager.resolve_class(kind, name, Operator)

@@ -65,9 +65,9 @@ def run_pipeline(
     """
     from headwater.config.settings import Project, Settings
     from headwater.engine.launch import run_pipeline as launch
+    from headwater.executors.base import EncodedResult
     from headwater.loader.files import remember
     from headwater.results import decode_result
-    from headwater.executors.base import EncodedResult
     from headwater.store.database import connect
     from headwater.store.repository import Store
 

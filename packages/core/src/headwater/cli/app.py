@@ -1,0 +1,73 @@
+"""The click command group; every HeadwaterError becomes one message on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+import click
+
+from headwater._version import __version__
+from headwater.errors import HeadwaterError
+from headwater.secrets import mask
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def fail(message: str) -> None:
+    """Print one error line and exit 2."""
+    click.echo(f"error: {mask(message)}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def reports_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn Headwater's user-facing errors into a clear message and exit code 2, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except HeadwaterError as exc:
+            fail(str(exc))
+            raise AssertionError("unreachable") from None
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="headwater", message="%(prog)s %(version)s")
+@click.option(
+    "--project",
+    "project_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Project directory (default: found from the working directory upwards).",
+)
+@click.pass_context
+def cli(ctx: click.Context, project_dir: Path | None) -> None:
+    """Headwater: schedule tasks and data assets, retry what fails, tell people what needs them."""
+    ctx.obj = {"project_dir": project_dir}
+
+
+def load_project_from(ctx: click.Context) -> object:
+    from headwater.config.settings import load_project
+
+    project_dir = (ctx.obj or {}).get("project_dir")
+    return load_project(project_dir)
+
+
+def _register() -> None:
+    from importlib import import_module
+
+    for name in ("run_cmds", "inspect_cmds", "project_cmds"):
+        for command in import_module(f"headwater.cli.{name}").COMMANDS:
+            cli.add_command(command)
+
+
+_register()

@@ -1,0 +1,139 @@
+"""Run progress for people: a live rich view on a terminal, plain lines otherwise, and the summary."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+from headwater.engine.listener import RunSummary
+from headwater.model.durations import format_duration
+
+_SHOWN = {"running", "success", "failed", "up_for_retry", "skipped", "upstream_failed"}
+_STYLE = {
+    "success": "green",
+    "failed": "red",
+    "upstream_failed": "red",
+    "up_for_retry": "yellow",
+    "skipped": "bright_black",
+    "running": "cyan",
+    "queued": "blue",
+    "scheduled": "white",
+}
+
+
+class PlainProgress:
+    """One line per meaningful state change (for logs, CI, pipes)."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self.start = time.monotonic()
+
+    def run_started(self, run_id: str, pipeline_id: str, task_ids: list[str], resumed: bool) -> None:
+        verb = "resuming" if resumed else "starting"
+        self.out.write(f"{verb} run {run_id} of {pipeline_id} ({len(task_ids)} tasks)\n")
+
+    def task_changed(self, task_id: str, state: str, try_number: int, error: str | None) -> None:
+        if state not in _SHOWN:
+            return
+        elapsed = time.monotonic() - self.start
+        line = f"[{elapsed:7.2f}s] {state:<15} {task_id}"
+        if try_number > 1:
+            line += f" (try {try_number})"
+        if error and state in ("failed", "up_for_retry", "upstream_failed", "skipped"):
+            line += f": {error.splitlines()[0][:200]}"
+        self.out.write(line + "\n")
+
+    def run_finished(self, summary: RunSummary) -> None:
+        self.out.flush()
+
+
+class LiveProgress:
+    """A rich live view: overall progress, counts per state, what is running, what failed."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = Console()
+        self.states: dict[str, str] = {}
+        self.failures: list[str] = []
+        self.title = ""
+        self.start = time.monotonic()
+        self.live = Live(console=self.console, refresh_per_second=10, transient=True, get_renderable=self._render)
+
+    def _render(self) -> RenderableType:
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.text import Text
+
+        counts = Counter(self.states.values())
+        total = len(self.states) or 1
+        done = sum(counts[s] for s in ("success", "failed", "skipped", "upstream_failed"))
+        parts: list[RenderableType] = [
+            Text(f"{self.title}  {done}/{total} done  {time.monotonic() - self.start:.1f}s", style="bold"),
+            ProgressBar(total=total, completed=done, width=60),
+            Text("  ".join(f"{state} {n}" for state, n in sorted(counts.items()))),
+        ]
+        running = [t for t, s in self.states.items() if s == "running"][:10]
+        if running:
+            parts.append(Text("running: " + ", ".join(running), style="cyan"))
+        for line in self.failures[-5:]:
+            parts.append(Text(line, style="red"))
+        return Group(*parts)
+
+    def run_started(self, run_id: str, pipeline_id: str, task_ids: list[str], resumed: bool) -> None:
+        self.title = f"{'resuming' if resumed else 'running'} {pipeline_id} ({run_id})"
+        self.states = dict.fromkeys(task_ids, "scheduled")
+        self.live.start()
+
+    def task_changed(self, task_id: str, state: str, try_number: int, error: str | None) -> None:
+        self.states[task_id] = state
+        if error and state in ("failed", "up_for_retry"):
+            self.failures.append(f"{state} {task_id} (try {try_number}): {error.splitlines()[0][:160]}")
+
+    def run_finished(self, summary: RunSummary) -> None:
+        self.live.stop()
+
+
+def make_progress(quiet: bool) -> PlainProgress | LiveProgress | None:
+    if quiet:
+        return None
+    return LiveProgress() if sys.stdout.isatty() else PlainProgress()
+
+
+def print_summary(summary: RunSummary, out: TextIO | None = None) -> None:
+    """Every task's state, tries and duration, then the run's outcome."""
+    out = out or sys.stdout
+    if out.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"run {summary.run_id}", title_justify="left")
+        for column in ("task", "state", "tries", "duration", "error"):
+            table.add_column(column)
+        for t in summary.tasks:
+            style = _STYLE.get(t.state, "")
+            table.add_row(
+                t.task_id,
+                f"[{style}]{t.state}[/]",
+                str(t.tries),
+                format_duration(t.duration),
+                (t.error or "").splitlines()[0][:80] if t.error else "",
+            )
+        Console(file=out).print(table)
+    else:
+        width = max((len(t.task_id) for t in summary.tasks), default=4)
+        out.write(f"{'task':<{width}}  {'state':<15} tries  duration\n")
+        for t in summary.tasks:
+            line = f"{t.task_id:<{width}}  {t.state:<15} {t.tries:>5}  {format_duration(t.duration):>8}"
+            if t.error:
+                line += f"  {t.error.splitlines()[0][:160]}"
+            out.write(line + "\n")
+    failed = [t for t in summary.tasks if t.state in ("failed", "upstream_failed")]
+    verdict = "succeeded" if summary.ok else f"FAILED ({len(failed)} task(s) failed or blocked)"
+    out.write(f"run {summary.run_id} {verdict} in {format_duration(summary.duration)}\n")

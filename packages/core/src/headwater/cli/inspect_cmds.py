@@ -1,0 +1,184 @@
+"""``headwater list | show | graph | history``: what is defined and what happened."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from headwater.cli.app import EXIT_USAGE, load_project_from, reports_errors
+from headwater.config.settings import Project
+from headwater.errors import UsageError
+from headwater.model.durations import format_duration
+
+DEFAULT_ESTIMATE = 1.0
+
+
+def _project(ctx: click.Context) -> Project:
+    project = load_project_from(ctx)
+    assert isinstance(project, Project)
+    return project
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+@click.command("list")
+@click.pass_context
+@reports_errors
+def list_(ctx: click.Context) -> None:
+    """List the project's pipelines (files that fail to load are reported; exit 2 if any)."""
+    from headwater.loader.project import scan
+
+    project = _project(ctx)
+    result = scan(project)
+    rows = [
+        [e.id, str(e.tasks), e.schedule or "-", ",".join(e.tags) or "-", e.description or ""]
+        for e in sorted(result.pipelines.values(), key=lambda e: e.id)
+    ]
+    if rows:
+        click.echo(_table(rows, ["pipeline", "tasks", "schedule", "tags", "description"]))
+    else:
+        click.echo(f"no pipelines in {project.pipelines_dir}")
+    for error in result.errors:
+        click.echo(f"error: {error}", err=True)
+    if result.errors:
+        sys.exit(EXIT_USAGE)
+
+
+@click.command()
+@click.argument("pipeline_id")
+@click.pass_context
+@reports_errors
+def show(ctx: click.Context, pipeline_id: str) -> None:
+    """Show a pipeline's settings and tasks (operator, options, upstream tasks)."""
+    from headwater.loader.project import find_pipeline
+
+    pipeline = find_pipeline(_project(ctx), pipeline_id)
+    click.echo(f"pipeline    {pipeline.id}")
+    click.echo(f"file        {pipeline.file}")
+    if pipeline.description:
+        click.echo(f"description {pipeline.description}")
+    click.echo(f"schedule    {pipeline.schedule or 'manual'} ({pipeline.timezone})")
+    for label, value in (
+        ("start_date", pipeline.start_date),
+        ("end_date", pipeline.end_date),
+        ("timeout", None if pipeline.timeout is None else format_duration(pipeline.timeout)),
+    ):
+        if value is not None:
+            click.echo(f"{label:<11} {value}")
+    click.echo(f"catchup     {pipeline.catchup}   max_active_runs {pipeline.max_active_runs}")
+    if pipeline.tags:
+        click.echo(f"tags        {', '.join(pipeline.tags)}")
+    if pipeline.params:
+        click.echo(f"params      {', '.join(f'{k}={v!r}' for k, v in pipeline.params.items())}")
+    rows = []
+    for op in pipeline:
+        o = op.options
+        rows.append(
+            [
+                op.task_id,
+                op.describe()[:50],
+                str(o.retry.retries),
+                format_duration(o.timeout) if o.timeout else "-",
+                o.pool or "-",
+                str(o.priority),
+                o.trigger_rule.value,
+                ", ".join(sorted(pipeline.upstream[op.task_id])) or "-",
+            ]
+        )
+    click.echo("")
+    click.echo(_table(rows, ["task", "operator", "retries", "timeout", "pool", "prio", "trigger", "upstream"]))
+
+
+@click.command()
+@click.argument("pipeline_id")
+@click.pass_context
+@reports_errors
+def graph(ctx: click.Context, pipeline_id: str) -> None:
+    """Draw the task graph by layers, marking the critical path (by typical or estimated durations)."""
+    from headwater.engine.launch import open_store
+    from headwater.loader.project import find_pipeline
+    from headwater.model.graph import critical_path
+
+    project = _project(ctx)
+    pipeline = find_pipeline(project, pipeline_id)
+    durations: dict[str, float] = {}
+    try:
+        store = open_store(project)
+        try:
+            durations = store.typical_durations(pipeline.id)
+        finally:
+            store.close()
+    except Exception:
+        durations = {}
+    weight = {t: durations.get(t, DEFAULT_ESTIMATE) for t in pipeline.order}
+    path, total = critical_path(pipeline.order, pipeline.upstream, weight)
+    on_path = set(path)
+    depth: dict[str, int] = {}
+    for task_id in pipeline.order:
+        depth[task_id] = 1 + max((depth[u] for u in pipeline.upstream[task_id]), default=-1)
+    layers: dict[int, list[str]] = {}
+    for task_id in pipeline.order:
+        layers.setdefault(depth[task_id], []).append(task_id)
+    click.echo(f"{pipeline.id}: {len(pipeline.tasks)} tasks in {len(layers)} layers")
+    for level in sorted(layers):
+        click.echo(f"layer {level}")
+        for task_id in layers[level]:
+            mark = "*" if task_id in on_path else " "
+            source = "" if task_id in durations else " est."
+            ups = sorted(pipeline.upstream[task_id])
+            arrow = f"  <- {', '.join(ups)}" if ups else ""
+            click.echo(f"  {mark} {task_id} [{format_duration(weight[task_id])}{source}]{arrow}")
+    basis = "typical durations" if durations else f"estimates of {DEFAULT_ESTIMATE:g}s per task (no history yet)"
+    click.echo(f"critical path ({format_duration(total)}, by {basis}): {' -> '.join(path)}")
+
+
+@click.command()
+@click.argument("target")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 10_000), help="How many runs.")
+@click.pass_context
+@reports_errors
+def history(ctx: click.Context, target: str, limit: int) -> None:
+    """Past runs of a pipeline, then the task instances of the latest (or of TARGET if it is a run id)."""
+    from headwater.engine.launch import open_store
+
+    project = _project(ctx)
+    store = open_store(project)
+    try:
+        run = store.get_run(target)
+        runs = [run] if run is not None else store.list_runs(target, limit=limit)
+        if not runs:
+            raise UsageError(f"no runs of '{target}' in {project.settings.db}")
+        if run is None:
+            rows = []
+            for r in runs:
+                duration = (r.ended_at - r.started_at).total_seconds() if r.ended_at and r.started_at else None
+                started = r.started_at.strftime("%Y-%m-%d %H:%M:%S") if r.started_at else "-"
+                rows.append([r.run_id, r.state, started, format_duration(duration), r.trigger])
+            click.echo(_table(rows, ["run", "state", "started (UTC)", "duration", "trigger"]))
+            click.echo("")
+        latest = runs[0]
+        tries = store.tries(latest.run_id)
+        instances = {ti.task_id: ti for ti in store.task_instances(latest.run_id)}
+    finally:
+        store.close()
+    click.echo(f"tasks of run {latest.run_id} ({latest.state}):")
+    rows = []
+    by_task: dict[str, list[str]] = {}
+    for attempt in tries:
+        note = f"#{attempt.try_number} {attempt.state} {format_duration(attempt.duration)}"
+        if attempt.error:
+            note += f" ({attempt.error.splitlines()[0][:60]})"
+        by_task.setdefault(attempt.task_id, []).append(note)
+    for task_id, ti in sorted(instances.items(), key=lambda item: (item[1].started_at or float("inf"), item[0])):
+        detail = "; ".join(by_task.get(task_id, []))
+        rows.append([task_id, ti.state, str(ti.try_number), format_duration(ti.duration), detail])
+    click.echo(_table(rows, ["task", "state", "tries", "duration", "tries detail"]))
+
+
+COMMANDS = [list_, show, graph, history]

@@ -1,0 +1,166 @@
+"""``headwater run`` and ``headwater test``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import click
+
+from headwater.cli.app import EXIT_OK, EXIT_RUN_FAILED, load_project_from, reports_errors
+from headwater.cli.display import make_progress, print_summary
+from headwater.config.settings import Project
+from headwater.errors import UsageError
+
+if TYPE_CHECKING:
+    from headwater.store.records import RunRecord
+
+
+def parse_params(values: tuple[str, ...]) -> dict[str, object]:
+    params: dict[str, object] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"-p {item!r}: expected NAME=VALUE")
+        params[name.strip()] = value
+    return params
+
+
+def parse_date(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"--date {value!r}: expected a date like 2026-03-01 or 2026-03-01T06:00") from None
+    return parsed
+
+
+def _find_run(project: Project, run_id: str) -> RunRecord | None:
+    """The run ``run_id`` if the project's database exists and has it (never creates the database)."""
+    from sqlalchemy.engine import make_url
+
+    from headwater.engine.launch import open_store
+
+    url = make_url(project.settings.db)
+    if url.get_backend_name() == "sqlite" and url.database and not project.path(url.database).exists():
+        return None
+    store = open_store(project)
+    try:
+        return store.get_run(run_id)
+    finally:
+        store.close()
+
+
+def _show_alerts() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    alerts = logging.getLogger("headwater.alerts")
+    alerts.addHandler(handler)
+    alerts.setLevel(logging.INFO)
+    alerts.propagate = False
+
+
+@click.command()
+@click.argument("target")
+@click.option("--date", "date", help="Logical date of the run (YYYY-MM-DD or ISO datetime).")
+@click.option("--partition", help="Partition key (for partitioned pipelines).")
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Set a param (repeatable).")
+@click.option("--executor", help="Executor to use (default: the `executor` setting).")
+@click.option("--run-id", help="Resume this run: tasks that succeeded are not run again.")
+@click.option("-q", "--quiet", is_flag=True, help="No live progress; only the summary.")
+@click.pass_context
+@reports_errors
+def run(
+    ctx: click.Context,
+    target: str,
+    date: str | None,
+    partition: str | None,
+    params: tuple[str, ...],
+    executor: str | None,
+    run_id: str | None,
+    quiet: bool,
+) -> None:
+    """Run TARGET (a pipeline file, a pipeline id, or the id of a run to resume) once."""
+    from headwater.config.settings import Project
+    from headwater.engine.launch import open_store, run_pipeline
+    from headwater.engine.run import check_pools, resolve_params
+    from headwater.loader.files import load_pipeline
+    from headwater.loader.project import find_pipeline, looks_like_file
+    from headwater.plugin.manager import Kind, get_manager
+
+    project = load_project_from(ctx)
+    assert isinstance(project, Project)
+    if partition is not None:
+        raise UsageError("--partition: this pipeline is not partitioned (partitions come with assets)")
+    parsed_params = parse_params(params)
+    logical_date = parse_date(date)
+    executor_name = executor or project.settings.executor
+    get_manager().registration(Kind.EXECUTOR, executor_name)
+    # Validate everything before the first write: bad input leaves no trace.
+    resume = run_id
+    if resume is None and not looks_like_file(target):
+        try:
+            pipeline = find_pipeline(project, target)
+        except UsageError:
+            record = _find_run(project, target)
+            if record is None:
+                raise
+            resume = record.run_id
+            pipeline = load_pipeline(record.pipeline_file, record.pipeline_id)
+    else:
+        pipeline = find_pipeline(project, target)
+    if resume is not None and (logical_date is not None or parsed_params):
+        raise UsageError("a resumed run keeps its date and params: drop --date and -p")
+    check_pools(pipeline, project.settings.pools)
+    resolve_params(pipeline, parsed_params)
+    _show_alerts()
+    store = open_store(project)
+    try:
+        summary = run_pipeline(
+            project,
+            pipeline,
+            store=store,
+            executor=executor_name,
+            params=parsed_params,
+            logical_date=logical_date,
+            resume_run_id=resume,
+            listener=make_progress(quiet),
+        )
+    finally:
+        store.close()
+    print_summary(summary)
+    sys.exit(EXIT_OK if summary.ok else EXIT_RUN_FAILED)
+
+
+@click.command()
+@click.argument("target")
+@click.option("--date", "date", help="Logical date of the run (YYYY-MM-DD or ISO datetime).")
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Set a param (repeatable).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines; only the summary.")
+@click.pass_context
+@reports_errors
+def test(ctx: click.Context, target: str, date: str | None, params: tuple[str, ...], quiet: bool) -> None:
+    """Run TARGET in this process, inline, with nothing persisted (state in memory, logs in a temp dir)."""
+    from headwater.config.settings import Project
+    from headwater.loader.project import find_pipeline
+    from headwater.testing import run_pipeline
+
+    project = load_project_from(ctx)
+    assert isinstance(project, Project)
+    pipeline = find_pipeline(project, target)
+    _show_alerts()
+    result = run_pipeline(
+        pipeline,
+        params=parse_params(params),
+        logical_date=parse_date(date),
+        pools=project.settings.pools,
+        listener=make_progress(quiet),
+    )
+    print_summary(result.summary)
+    sys.exit(EXIT_OK if result.ok else EXIT_RUN_FAILED)
+
+
+COMMANDS = [run, test]

@@ -1,0 +1,107 @@
+"""Pipelines declared in YAML, naming operators by their registered names.
+
+```yaml
+id: refresh
+schedule: "0 6 * * *"
+default_args: {retries: 2, retry_delay: 5m}
+tasks:
+  - id: extract
+    operator: bash
+    command: ./extract.sh
+  - id: greet
+    operator: greeting.hello
+    name: Ada
+    depends_on: [extract]
+```
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from headwater.errors import DefinitionError, PluginError
+from headwater.model.options import OPTION_NAMES
+from headwater.model.pipeline import Pipeline
+
+
+class _TaskSpec(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    operator: str
+    depends_on: list[str] = Field(default_factory=list)
+
+
+class _PipelineSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    schedule: str | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+    timezone: str = "UTC"
+    catchup: bool = False
+    max_active_runs: int = 1
+    timeout: str | float | None = None
+    default_args: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    params: dict[str, Any] = Field(default_factory=dict)
+    deadline: str | float | None = None
+    description: str | None = None
+    tasks: list[_TaskSpec]
+
+
+def load_yaml(path: Path) -> list[Pipeline]:
+    """Every pipeline in a YAML file (one per YAML document)."""
+    import yaml
+
+    try:
+        documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+    except yaml.YAMLError as exc:
+        raise DefinitionError(f"invalid YAML: {exc}", file=str(path)) from None
+    return [_build(doc, path) for doc in documents]
+
+
+def _build(doc: object, path: Path) -> Pipeline:
+    pipeline_id = doc.get("id") if isinstance(doc, dict) else None
+    try:
+        spec = _PipelineSpec.model_validate(doc)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'document'}: {err['msg']}" for err in exc.errors()
+        )
+        raise DefinitionError(problems, file=str(path), pipeline=pipeline_id) from None
+    from headwater.plugin.registry import load_operator
+
+    fields = spec.model_dump(exclude={"tasks"})
+    with Pipeline(**fields) as pipeline:
+        for task in spec.tasks:
+            extra = dict(task.model_extra or {})
+            try:
+                cls = load_operator(task.operator)
+            except (DefinitionError, PluginError) as exc:
+                raise DefinitionError(
+                    f"task '{task.id}': {exc}", file=str(path), pipeline=spec.id, tasks=[task.id]
+                ) from None
+            if task.operator == "python" and isinstance(extra.get("fn"), str):
+                from headwater.plugin.manager import import_target
+
+                extra["fn"] = import_target(extra["fn"], what=f"task '{task.id}' fn")
+            options = {k: v for k, v in extra.items() if k in OPTION_NAMES}
+            arguments = {k: v for k, v in extra.items() if k not in OPTION_NAMES}
+            try:
+                cls(task.id, **arguments, **options)
+            except TypeError as exc:
+                raise DefinitionError(
+                    f"task '{task.id}' (operator '{task.operator}'): {exc}",
+                    file=str(path),
+                    pipeline=spec.id,
+                    tasks=[task.id],
+                ) from None
+        for task in spec.tasks:
+            for upstream in task.depends_on:
+                pipeline.set_dependency(upstream, task.id)
+    return pipeline
