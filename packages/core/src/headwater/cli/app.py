@@ -55,10 +55,17 @@ def cli(ctx: click.Context, project_dir: Path | None) -> None:
     ctx.obj = {"project_dir": project_dir}
 
 
-def load_project_from(ctx: click.Context) -> object:
+def load_project_from(ctx: click.Context, target: str | None = None) -> object:
+    """The project of ``--project``, else of TARGET's folder when it is a file, else of the working directory."""
     from headwater.config.settings import load_project
 
     project_dir = (ctx.obj or {}).get("project_dir")
+    if project_dir is None and target is not None:
+        from headwater.loader.project import looks_like_file
+
+        path = Path(target)
+        if looks_like_file(target) and path.is_file():
+            project_dir = path.resolve().parent
     return load_project(project_dir)
 
 

@@ -127,7 +127,7 @@ def print_summary(summary: RunSummary, out: TextIO | None = None) -> None:
             )
         Console(file=out).print(table)
     else:
-        width = max((len(t.task_id) for t in summary.tasks), default=4)
+        width = max([len("task"), *(len(t.task_id) for t in summary.tasks)])
         out.write(f"{'task':<{width}}  {'state':<15} tries  duration\n")
         for t in summary.tasks:
             line = f"{t.task_id:<{width}}  {t.state:<15} {t.tries:>5}  {format_duration(t.duration):>8}"

@@ -55,9 +55,13 @@ def _find_run(project: Project, run_id: str) -> RunRecord | None:
 
 
 def _show_alerts() -> None:
+    """Print alerts on stderr (once: a handler from an earlier call in this process is replaced)."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.set_name("headwater.cli")
     handler.setFormatter(logging.Formatter("%(message)s"))
     alerts = logging.getLogger("headwater.alerts")
+    for old in [h for h in alerts.handlers if h.get_name() == "headwater.cli"]:
+        alerts.removeHandler(old)
     alerts.addHandler(handler)
     alerts.setLevel(logging.INFO)
     alerts.propagate = False
@@ -91,7 +95,7 @@ def run(
     from headwater.loader.project import find_pipeline, looks_like_file
     from headwater.plugin.manager import Kind, get_manager
 
-    project = load_project_from(ctx)
+    project = load_project_from(ctx, target)
     assert isinstance(project, Project)
     if partition is not None:
         raise UsageError("--partition: this pipeline is not partitioned (partitions come with assets)")
@@ -148,7 +152,7 @@ def test(ctx: click.Context, target: str, date: str | None, params: tuple[str, .
     from headwater.loader.project import find_pipeline
     from headwater.testing import run_pipeline
 
-    project = load_project_from(ctx)
+    project = load_project_from(ctx, target)
     assert isinstance(project, Project)
     pipeline = find_pipeline(project, target)
     _show_alerts()
