@@ -20,6 +20,9 @@ from headwater.executors.base import (
     TaskSubmission,
 )
 from headwater.executors.worker import execute_submission
+from headwater.model.context import Context, Skip, TaskCancelled
+from headwater.model.operator import Operator
+from headwater.model.options import TaskOptionArgs
 from headwater.plugin.manager import Kind, PluginInfo, Registration, get_manager
 from headwater.plugin.notifier import Alert, AlertKind, Notifier
 from headwater.plugin.registry import load_operator
@@ -28,6 +31,11 @@ from headwater.results import ResultStore
 
 __all__ = [
     "Alert",
+    "Context",
+    "Operator",
+    "Skip",
+    "TaskCancelled",
+    "TaskOptionArgs",
     "AlertKind",
     "EncodedResult",
     "EventKind",

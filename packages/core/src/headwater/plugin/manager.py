@@ -117,10 +117,11 @@ class PluginManager:
     def register_module(self, module: object, *, name: str, dist: str = "", version: str = "") -> None:
         """Register a plugin object directly (the core's builtins; tests)."""
         with self._lock:
-            self._pm.register(module, name=name)
             self._plugins[name] = PluginInfo(
                 name=name, dist=dist, version=version, module=getattr(module, "__name__", name)
             )
+            self._pm.register(module, name=name)
+            self._check_hook_names(name, module)
             self._registry.clear()
 
     def load(self) -> None:
@@ -156,6 +157,8 @@ class PluginManager:
                 self._pm.register(module, name=ep.name)
             except Exception as exc:  # a broken plugin must not break the others
                 info.error = f"{type(exc).__name__}: {exc}"
+                continue
+            self._check_hook_names(ep.name, module)
 
     # -- registrations -------------------------------------------------------------
     def _collect(self, kind: Kind) -> dict[str, Registration]:
@@ -167,25 +170,36 @@ class PluginManager:
             hook = getattr(self._pm.hook, _HOOKS[kind])
             for impl in reversed(hook.get_hookimpls()):  # pluggy calls last-registered first
                 plugin_name = self._pm.get_name(impl.plugin) or "?"
-                info = self._plugins.get(plugin_name)
+                pending: dict[str, Registration] = {}
 
                 def register(name: str, target: str, /, _p: str = plugin_name) -> None:
                     if not isinstance(name, str) or not isinstance(target, str) or ":" not in target:
-                        raise PluginError(f"plugin {_p!r} registered {name!r} -> {target!r}: expected 'module:attr'")
-                    found[name] = Registration(kind=kind, name=name, target=target, plugin=_p)
+                        raise PluginError(f"registered {name!r} -> {target!r}: expected a name and 'module:attr'")
+                    pending[name] = Registration(kind=kind, name=name, target=target, plugin=_p)
 
                 try:
                     impl.function(register=register)
-                except Exception as exc:
-                    if info is not None:
-                        info.error = f"{_HOOKS[kind]} failed: {type(exc).__name__}: {exc}"
+                except Exception as exc:  # a hook that fails registers nothing at all
+                    self._record_error(plugin_name, f"{_HOOKS[kind]} failed: {type(exc).__name__}: {exc}")
                     continue
+                found.update(pending)
             for reg in found.values():
                 info = self._plugins.get(reg.plugin)
                 if info is not None and reg not in info.registrations:
                     info.registrations.append(reg)
             self._registry[kind] = found
             return found
+
+    def _record_error(self, plugin_name: str, message: str) -> None:
+        info = self._plugins.get(plugin_name)
+        if info is not None:
+            info.error = message if info.error is None else f"{info.error}; {message}"
+
+    def _check_hook_names(self, plugin_name: str, module: object) -> None:
+        """A misspelled hook would silently do nothing: report it as the plugin's error."""
+        for attr in dir(module):
+            if attr.startswith("headwater_") and callable(getattr(module, attr)) and not hasattr(spec, attr):
+                self._record_error(plugin_name, f"unknown hook {attr!r} (see headwater.plugin.spec)")
 
     def names(self, kind: Kind) -> list[str]:
         """Every registered name of ``kind``, sorted."""

@@ -1,0 +1,87 @@
+"""The test matrix: one session per package, the cross-package integration tests, and lint.
+
+``nox`` runs them all; ``nox -s core`` one. Each session builds a fresh virtualenv and installs
+only what it tests, from the working tree: non-editable for tests, so the built wheels are what is
+tested; editable for lint, so import-linter reads the working tree.
+Tests needing PostgreSQL skip when it is unreachable, unless HEADWATER_REQUIRE_SERVICES=1
+(``.ci/run`` sets it): the environment is passed through to every command.
+"""
+
+from __future__ import annotations
+
+import nox
+import nox.command
+
+nox.needs_version = ">=2024.10.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "no"
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["core", "local", "integration", "lint"]
+
+PYTHON = "3.11"
+CORE = "./packages/core"
+LOCAL = "./packages/executors/local"
+GREETING = "./tests/plugins/headwater-greeting"
+# Our own distributions: always rebuilt from the working tree, never taken from uv's cache.
+OWN_DISTS = ("headwater", "headwater-local", "headwater-greeting")
+
+
+def install(session: nox.Session, *requirements: str) -> None:
+    """Install in one resolver call, so ``headwater>=0.1`` in a plugin is satisfied by ./packages/core."""
+    fresh: list[str] = []
+    if session.venv_backend == "uv":
+        for dist in OWN_DISTS:
+            fresh += ["--reinstall-package", dist]
+    session.install(*fresh, *requirements)
+
+
+@nox.session(python=PYTHON)
+def core(session: nox.Session) -> None:
+    """The core package's own tests."""
+    install(session, f"{CORE}[test]")
+    session.run("pytest", "packages/core/tests", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def local(session: nox.Session) -> None:
+    """The local (thread-pool) executor's tests, including the executor conformance suite."""
+    install(session, CORE, f"{LOCAL}[test]")
+    session.run("pytest", "packages/executors/local/tests", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def integration(session: nox.Session) -> None:
+    """Cross-package tests with every package installed, plus the example third-party plugin."""
+    install(session, f"{CORE}[test]", LOCAL, GREETING)
+    session.run("pytest", "tests", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format), mypy (strict) on the packages' sources, import-linter's layering contracts."""
+    install(  # editable: import-linter analyses the installed packages, which must be the working tree
+        session,
+        "-e",
+        f"{CORE}[test]",
+        "-e",
+        LOCAL,
+        "ruff>=0.17.6,<0.18",
+        "mypy>=2.4,<2.5",
+        "import-linter>=2.17,<3",
+        "types-PyYAML",
+        "types-croniter",
+    )
+    checks = [
+        ("ruff", "check", "."),
+        ("ruff", "format", "--check", "."),
+        ("mypy", "packages/core/src", "packages/executors/local/src", f"{GREETING}/src"),
+        ("lint-imports", "--no-cache"),
+    ]
+    failed: list[str] = []
+    for check in checks:  # run every check, so one run reports every problem
+        try:
+            session.run(*check)
+        except nox.command.CommandFailed:
+            failed.append(" ".join(check))
+    if failed:
+        session.error("failed: " + "; ".join(failed))
