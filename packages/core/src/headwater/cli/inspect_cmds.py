@@ -101,21 +101,19 @@ def show(ctx: click.Context, pipeline_id: str) -> None:
 @reports_errors
 def graph(ctx: click.Context, pipeline_id: str) -> None:
     """Draw the task graph by layers, marking the critical path (by typical or estimated durations)."""
-    from headwater.engine.launch import open_store
+    from headwater.engine.launch import open_existing_store
     from headwater.loader.project import find_pipeline
     from headwater.model.graph import critical_path
 
     project = _project(ctx)
     pipeline = find_pipeline(project, pipeline_id)
     durations: dict[str, float] = {}
-    try:
-        store = open_store(project)
+    store = open_existing_store(project)
+    if store is not None:
         try:
             durations = store.typical_durations(pipeline.id)
         finally:
             store.close()
-    except Exception:
-        durations = {}
     weight = {t: durations.get(t, DEFAULT_ESTIMATE) for t in pipeline.order}
     path, total = critical_path(pipeline.order, pipeline.upstream, weight)
     on_path = set(path)
@@ -145,10 +143,12 @@ def graph(ctx: click.Context, pipeline_id: str) -> None:
 @reports_errors
 def history(ctx: click.Context, target: str, limit: int) -> None:
     """Past runs of a pipeline, then the task instances of the latest (or of TARGET if it is a run id)."""
-    from headwater.engine.launch import open_store
+    from headwater.engine.launch import open_existing_store
 
     project = _project(ctx)
-    store = open_store(project)
+    store = open_existing_store(project)
+    if store is None:
+        raise UsageError(f"no runs yet: the database {project.settings.db} does not exist")
     try:
         run = store.get_run(target)
         runs = [run] if run is not None else store.list_runs(target, limit=limit)

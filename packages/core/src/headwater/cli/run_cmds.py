@@ -40,14 +40,11 @@ def parse_date(value: str | None) -> datetime | None:
 
 def _find_run(project: Project, run_id: str) -> RunRecord | None:
     """The run ``run_id`` if the project's database exists and has it (never creates the database)."""
-    from sqlalchemy.engine import make_url
+    from headwater.engine.launch import open_existing_store
 
-    from headwater.engine.launch import open_store
-
-    url = make_url(project.settings.db)
-    if url.get_backend_name() == "sqlite" and url.database and not project.path(url.database).exists():
+    store = open_existing_store(project)
+    if store is None:
         return None
-    store = open_store(project)
     try:
         return store.get_run(run_id)
     finally:

@@ -64,5 +64,11 @@ class FakeClock:
             self.waited.append(timeout)
             self.current += max(timeout, 0.0)
             return None
-        # Work is running in real threads: wait for it for real.
-        return events.get()
+        # Work is running in real threads: wait for it for real, but never forever, so that
+        # timeouts and health checks still fire (time then jumps by what was waited for).
+        try:
+            return events.get(timeout=timeout)
+        except queue.Empty:
+            assert timeout is not None
+            self.current += max(timeout, 0.0)
+            return None

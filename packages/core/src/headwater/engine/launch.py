@@ -21,6 +21,17 @@ def open_store(project: Project) -> Store:
     return Store(connect(project.settings.db, base_dir=project.root))
 
 
+def open_existing_store(project: Project) -> Store | None:
+    """The project's store, or None when its SQLite file does not exist yet (reading never creates it)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(project.settings.db)
+    is_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+    if is_file and not project.path(str(url.database)).exists():
+        return None
+    return open_store(project)
+
+
 def load_executor(name: str, *, parallelism: int | None = None) -> Executor:
     """Build the executor registered as ``name`` (DefinitionError with an install hint if none)."""
     from headwater.plugin.manager import Kind, get_manager

@@ -1,7 +1,7 @@
 """The inline runner: each try runs to completion in the calling thread (``headwater test``).
 
 Timeouts: on the main thread a try over its timeout is interrupted with a
-SIGALRM-raised TaskCancelled; elsewhere the inline runner cannot stop a try
+SIGALRM-raised TaskTimedOut; elsewhere the inline runner cannot stop a try
 (use the local or process executor when timeouts must be enforced).
 """
 
@@ -13,7 +13,7 @@ from types import FrameType
 
 from headwater.executors.base import EventSink, Executor, ExecutorHealth, TaskKey, TaskSubmission
 from headwater.executors.worker import execute_submission
-from headwater.model.context import TaskCancelled
+from headwater.model.context import TaskTimedOut
 
 
 class InlineExecutor(Executor):
@@ -29,14 +29,15 @@ class InlineExecutor(Executor):
         self._emit = emit
 
     def submit(self, submission: TaskSubmission) -> None:
-        assert self._emit is not None, "start() first"
+        if self._emit is None:
+            raise RuntimeError("InlineExecutor.submit() before start()")
         cancelled = threading.Event()
         use_alarm = submission.timeout and threading.current_thread() is threading.main_thread()
         if use_alarm:
 
             def _alarm(_sig: int, _frame: FrameType | None) -> None:
                 cancelled.set()
-                raise TaskCancelled(f"timed out after {submission.timeout:g}s")
+                raise TaskTimedOut(f"timed out after {submission.timeout:g}s")
 
             previous = signal.signal(signal.SIGALRM, _alarm)
             signal.setitimer(signal.ITIMER_REAL, float(submission.timeout or 0))

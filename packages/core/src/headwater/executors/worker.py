@@ -24,6 +24,20 @@ _FILTER = MaskingFilter()
 ERROR_LIMIT = 2000
 
 
+class _TryLogHandler(logging.FileHandler):
+    """A FileHandler that reports a log file it cannot open (directory gone, disk full) instead of raising.
+
+    The stock handler raises from ``emit`` when opening fails, which would stop
+    the worker before it reports the try's outcome.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            super().emit(record)
+        except OSError:
+            self.handleError(record)
+
+
 def task_logger(name: str, log_path: str | None) -> logging.Logger:
     """A logger for one try, writing to ``log_path`` (created on the first line), secrets masked.
 
@@ -33,7 +47,7 @@ def task_logger(name: str, log_path: str | None) -> logging.Logger:
     logger.propagate = False
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_path, delay=True, encoding="utf-8")
+        handler = _TryLogHandler(log_path, delay=True, encoding="utf-8")
         handler.setFormatter(_FORMAT)
         handler.addFilter(_FILTER)
         logger.addHandler(handler)

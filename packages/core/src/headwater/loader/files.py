@@ -63,7 +63,7 @@ def load_file(path: str | Path) -> list[Pipeline]:
 
 def _load_python(path: Path) -> list[Pipeline]:
     key = str(path)
-    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+    digest = hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:10]
     module_name = f"headwater_pipelines.{path.stem}_{digest}"
     directory = str(path.parent)
     if directory not in sys.path:

@@ -42,14 +42,17 @@ def find_pipeline(project: Project, target: str) -> Pipeline:
     if looks_like_file(target):
         return pipeline_from_file(Path(target).resolve())
     result = scan(project)
+    for error in result.errors:
+        if error.pipeline == target:  # e.g. the id is defined in two files
+            raise error
     entry = result.pipelines.get(target)
     if entry is None:
         for error in result.errors:  # the pipeline may live in a file that does not load
-            if f"'{target}'" in str(error) or target in str(error):
+            if f"'{target}'" in str(error):
                 raise error
         known = ", ".join(sorted(result.pipelines)) or "none"
         message = f"no pipeline '{target}' in {project.pipelines_dir} (known: {known})"
-        if result.errors:
-            message += f"; {len(result.errors)} file(s) failed to load (see `headwater list`)"
+        if result.errors:  # the pipeline may be in one of them: show why they fail
+            message += f"; {len(result.errors)} file(s) failed to load:\n" + "\n".join(f"  {e}" for e in result.errors)
         raise UsageError(message)
     return load_pipeline(entry.file, entry.id)

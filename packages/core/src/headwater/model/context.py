@@ -21,6 +21,10 @@ class TaskCancelled(Exception):  # noqa: N818
     """Raised inside a task that was stopped (timeout or shutdown) when it next waits via ``ctx``."""
 
 
+class TaskTimedOut(TaskCancelled, TimeoutError):  # noqa: N818
+    """A TaskCancelled raised because the try ran past its timeout (``retry_on=TimeoutError`` retries it)."""
+
+
 @dataclass(frozen=True, slots=True)
 class DataInterval:
     """The window of data a run covers: ``[start, end)``."""

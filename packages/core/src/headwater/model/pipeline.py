@@ -122,6 +122,8 @@ class Pipeline:
         _stack("active").pop()
         if exc_type is None:
             self.validate()
+        elif isinstance(exc, DefinitionError):
+            exc.located(pipeline=self.id)  # an error from a task inside the block names its pipeline
 
     def add(self, op: Operator) -> Operator:
         """Add an operator created outside the ``with`` block (inside it, this happens by itself)."""

@@ -172,10 +172,12 @@ class PluginManager:
                 plugin_name = self._pm.get_name(impl.plugin) or "?"
                 pending: dict[str, Registration] = {}
 
-                def register(name: str, target: str, /, _p: str = plugin_name) -> None:
+                def register(
+                    name: str, target: str, /, _p: str = plugin_name, _into: dict[str, Registration] = pending
+                ) -> None:
                     if not isinstance(name, str) or not isinstance(target, str) or ":" not in target:
                         raise PluginError(f"registered {name!r} -> {target!r}: expected a name and 'module:attr'")
-                    pending[name] = Registration(kind=kind, name=name, target=target, plugin=_p)
+                    _into[name] = Registration(kind=kind, name=name, target=target, plugin=_p)
 
                 try:
                     impl.function(register=register)
