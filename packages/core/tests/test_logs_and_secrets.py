@@ -108,3 +108,38 @@ def test_a_log_file_that_cannot_be_written_does_not_lose_the_outcome(tmp_path: P
     result = run_pipeline(p, workdir=tmp_path)
     assert result.task_state("vandal") == "failed"
     assert result.summary.task("vandal").error == "ValueError: the real problem"
+
+
+def test_ctx_client_builds_a_client_through_the_registered_connection_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    from headwater.plugin import hookimpl
+    from headwater.plugin.manager import PluginManager, reset_manager
+
+    module = types.ModuleType("fake_conn_plugin")
+
+    @hookimpl
+    def headwater_register_connection_types(register: object) -> None:
+        register("memo", "builtins:repr")  # type: ignore[operator]  # any callable taking the Connection
+
+    module.headwater_register_connection_types = headwater_register_connection_types  # type: ignore[attr-defined]
+    manager = PluginManager(entry_points=False)
+    manager.register_module(module, name="fake")
+    reset_manager(manager)
+    monkeypatch.setenv("HEADWATER_CONN_NOTES", "memo://u:pw123456@host/db")
+    seen: list[object] = []
+
+    @task
+    def use(ctx: Context) -> None:
+        seen.append(ctx.client("notes"))
+
+    try:
+        with Pipeline("clients") as p:
+            use()
+        assert run_pipeline(p).ok
+    finally:
+        reset_manager(None)
+    assert len(seen) == 1
+    client = str(seen[0])
+    assert client.startswith("Connection(conn_id='notes', scheme='memo', host='host'")
+    assert "pw123456" not in client

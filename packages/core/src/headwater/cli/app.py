@@ -1,43 +1,13 @@
-"""The click command group; every HeadwaterError becomes one message on stderr and exit code 2."""
+"""The click command group: the commands are defined in run_cmds, inspect_cmds and project_cmds."""
 
 from __future__ import annotations
 
-import functools
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import ParamSpec, TypeVar
 
 import click
 
 from headwater._version import __version__
-from headwater.errors import HeadwaterError
-from headwater.secrets import mask
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def fail(message: str) -> None:
-    """Print one error line and exit 2."""
-    click.echo(f"error: {mask(message)}", err=True)
-    sys.exit(EXIT_USAGE)
-
-
-def reports_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn Headwater's user-facing errors into a clear message and exit code 2, never a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except HeadwaterError as exc:
-            fail(str(exc))
-            raise AssertionError("unreachable") from None
-
-    return wrapper
+from headwater.cli import inspect_cmds, project_cmds, run_cmds
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,26 +25,6 @@ def cli(ctx: click.Context, project_dir: Path | None) -> None:
     ctx.obj = {"project_dir": project_dir}
 
 
-def load_project_from(ctx: click.Context, target: str | None = None) -> object:
-    """The project of ``--project``, else of TARGET's folder when it is a file, else of the working directory."""
-    from headwater.config.settings import load_project
-
-    project_dir = (ctx.obj or {}).get("project_dir")
-    if project_dir is None and target is not None:
-        from headwater.loader.project import looks_like_file
-
-        path = Path(target)
-        if looks_like_file(target) and path.is_file():
-            project_dir = path.resolve().parent
-    return load_project(project_dir)
-
-
-def _register() -> None:
-    from importlib import import_module
-
-    for name in ("run_cmds", "inspect_cmds", "project_cmds"):
-        for command in import_module(f"headwater.cli.{name}").COMMANDS:
-            cli.add_command(command)
-
-
-_register()
+for _module in (run_cmds, inspect_cmds, project_cmds):
+    for _command in _module.COMMANDS:
+        cli.add_command(_command)

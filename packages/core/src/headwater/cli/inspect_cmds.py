@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from headwater.cli.app import EXIT_USAGE, load_project_from, reports_errors
+from headwater.cli.common import EXIT_USAGE, load_project_from, reports_errors
 from headwater.config.settings import Project
 from headwater.errors import UsageError
 from headwater.model.durations import format_duration

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from headwater.cli.app import reports_errors
+from headwater.cli.common import reports_errors
 from headwater.errors import UsageError
 
 TEMPLATE = Path(__file__).with_name("templates") / "project"

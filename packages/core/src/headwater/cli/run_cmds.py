@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from headwater.cli.app import EXIT_OK, EXIT_RUN_FAILED, load_project_from, reports_errors
+from headwater.cli.common import EXIT_OK, EXIT_RUN_FAILED, load_project_from, reports_errors
 from headwater.cli.display import make_progress, print_summary
 from headwater.config.settings import Project
 from headwater.errors import UsageError

@@ -86,3 +86,13 @@ def get_connection(conn_id: str) -> Connection:
             "or add it under [connections] in headwater.toml"
         )
     return Connection.from_uri(conn_id, uri)
+
+
+def connection_client(conn: Connection) -> object:
+    """A client for ``conn`` built by the plugin that registered its URI scheme as a connection type."""
+    from headwater.plugin.manager import Kind, get_manager
+
+    factory = get_manager().resolve(Kind.CONNECTION_TYPE, conn.scheme)
+    if not callable(factory):
+        raise ConfigError(f"connection type {conn.scheme!r} is not callable")
+    return factory(conn)

@@ -14,6 +14,8 @@ def manual_interval(pipeline: Pipeline, logical_date: datetime | None, now: floa
     Without ``--date`` a scheduled pipeline covers the last complete interval
     before now, as a scheduled run would.
     """
+    if logical_date is not None and logical_date.tzinfo is None:
+        logical_date = logical_date.replace(tzinfo=pipeline.tz)  # a bare --date is in the pipeline's timezone
     if pipeline.cron is None:
         moment = logical_date or datetime.fromtimestamp(now, UTC)
         return DataInterval(moment, moment)

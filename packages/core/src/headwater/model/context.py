@@ -66,3 +66,13 @@ class Context:
 
         return get_connection(conn_id)
 
+    def client(self, conn_id: str) -> object:
+        """A client for connection ``conn_id``, built by the plugin registered for its URI scheme.
+
+        ``ctx.client("warehouse")`` with ``HEADWATER_CONN_WAREHOUSE=postgres://...`` asks the
+        plugin that registered the ``postgres`` connection type to connect.
+        """
+        from headwater.config.connections import connection_client, get_connection
+
+        return connection_client(get_connection(conn_id))
+

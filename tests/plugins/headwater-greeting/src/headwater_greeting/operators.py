@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from typing import Unpack
 
     from headwater import Context
-    from headwater.model.options import TaskOptionArgs
+    from headwater.plugin import TaskOptionArgs
 
 
 class GreetOperator(Operator):
