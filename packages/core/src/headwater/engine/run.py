@@ -181,9 +181,7 @@ def resolve_params(pipeline: Pipeline, given: Mapping[str, object]) -> dict[str,
     unknown = sorted(set(given) - set(pipeline.params))
     if unknown:
         known = ", ".join(sorted(pipeline.params)) or "none"
-        raise UsageError(
-            f"pipeline '{pipeline.id}' has no param(s) {', '.join(unknown)} (declared params: {known})"
-        )
+        raise UsageError(f"pipeline '{pipeline.id}' has no param(s) {', '.join(unknown)} (declared params: {known})")
     merged = dict(pipeline.params)
     for name, value in given.items():
         default = pipeline.params[name]

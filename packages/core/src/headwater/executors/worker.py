@@ -7,6 +7,7 @@ outcome as events. It never touches the metadata database.
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
@@ -31,6 +32,11 @@ class _TryLogHandler(logging.FileHandler):
     the worker before it reports the try's outcome.
     """
 
+    def _open(self) -> io.TextIOWrapper:
+        # Create the folder only when the try logs its first line: most no-op tries never do.
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
     def emit(self, record: logging.LogRecord) -> None:
         try:
             super().emit(record)
@@ -46,7 +52,6 @@ def task_logger(name: str, log_path: str | None) -> logging.Logger:
     logger = logging.Logger(name, logging.INFO)
     logger.propagate = False
     if log_path:
-        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         handler = _TryLogHandler(log_path, delay=True, encoding="utf-8")
         handler.setFormatter(_FORMAT)
         handler.addFilter(_FILTER)

@@ -85,9 +85,7 @@ def _load_python(path: Path) -> list[Pipeline]:
         except Exception as exc:
             sys.modules.pop(module_name, None)
             line = _user_line(exc, key)
-            raise DefinitionError(
-                f"error while loading{line}: {type(exc).__name__}: {exc}", file=key
-            ) from None
+            raise DefinitionError(f"error while loading{line}: {type(exc).__name__}: {exc}", file=key) from None
     return list(found)
 
 

@@ -75,4 +75,3 @@ class Context:
         from headwater.config.connections import connection_client, get_connection
 
         return connection_client(get_connection(conn_id))
-

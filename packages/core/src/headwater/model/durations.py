@@ -32,8 +32,7 @@ def parse_duration(value: Duration, *, what: str = "duration") -> float:
             pos = match.end()
         if pos != len(text) or not text:
             raise DefinitionError(
-                f"{what}: cannot read {value!r} as a duration "
-                "(use seconds or strings like '90s', '5m', '4h', '1h30m')"
+                f"{what}: cannot read {value!r} as a duration (use seconds or strings like '90s', '5m', '4h', '1h30m')"
             )
     else:
         raise DefinitionError(f"{what}: expected a duration, got {type(value).__name__}")

@@ -128,9 +128,7 @@ class Pipeline:
     def add(self, op: Operator) -> Operator:
         """Add an operator created outside the ``with`` block (inside it, this happens by itself)."""
         if op.task_id in self.tasks:
-            raise DefinitionError(
-                f"duplicate task id '{op.task_id}'", pipeline=self.id, tasks=[op.task_id]
-            )
+            raise DefinitionError(f"duplicate task id '{op.task_id}'", pipeline=self.id, tasks=[op.task_id])
         op.options = resolve_options(op.explicit_options, self.default_args, where=f"task '{op.task_id}'")
         op.pipeline = self
         self.tasks[op.task_id] = op
@@ -189,9 +187,7 @@ class Pipeline:
         order = topological_order(list(self.tasks), self.upstream)
         if order and isinstance(order[0], list):
             cycle: list[str] = order[0]
-            raise DefinitionError(
-                f"cycle: {' -> '.join(cycle)}", pipeline=self.id, tasks=cycle[:-1], file=self.file
-            )
+            raise DefinitionError(f"cycle: {' -> '.join(cycle)}", pipeline=self.id, tasks=cycle[:-1], file=self.file)
         self._order = order  # type: ignore[assignment]
 
     @property

@@ -28,9 +28,14 @@ def takes_context(fn: Callable[..., object]) -> bool:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
         return False
-    return bool(params) and params[0].name in _CTX_NAMES and params[0].kind in (
-        inspect.Parameter.POSITIONAL_ONLY,
-        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    return (
+        bool(params)
+        and params[0].name in _CTX_NAMES
+        and params[0].kind
+        in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        )
     )
 
 
@@ -139,7 +144,9 @@ class TaskFunction(Generic[P, R]):
 @overload
 def task(fn: Callable[P, R], /) -> TaskFunction[P, R]: ...
 @overload
-def task(*, id: str | None = None, **options: Unpack[TaskOptionArgs]) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...  # noqa: E501
+def task(
+    *, id: str | None = None, **options: Unpack[TaskOptionArgs]
+) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...
 def task(
     fn: Callable[P, R] | None = None, /, *, id: str | None = None, **options: Unpack[TaskOptionArgs]
 ) -> TaskFunction[P, R] | Callable[[Callable[P, R]], TaskFunction[P, R]]:

@@ -193,15 +193,11 @@ class Store:
         if not ids:
             return
         with self.engine.begin() as conn:
-            conn.execute(
-                t.results.delete().where(t.results.c.run_id == run_id).where(t.results.c.task_id.in_(ids))
-            )
+            conn.execute(t.results.delete().where(t.results.c.run_id == run_id).where(t.results.c.task_id.in_(ids)))
 
     def results(self, run_id: str) -> dict[str, tuple[str, str]]:
         """``task_id -> (encoding, value)`` for every stored result of a run."""
-        query = select(t.results.c.task_id, t.results.c.encoding, t.results.c.value).where(
-            t.results.c.run_id == run_id
-        )
+        query = select(t.results.c.task_id, t.results.c.encoding, t.results.c.value).where(t.results.c.run_id == run_id)
         with self.engine.connect() as conn:
             return {row[0]: (row[1], row[2]) for row in conn.execute(query)}
 

@@ -19,13 +19,16 @@ import ctypes
 import os
 import queue
 import threading
+import time
 from collections.abc import Mapping
 
 from headwater import TaskCancelled
 from headwater.plugin import (
+    EventKind,
     EventSink,
     Executor,
     ExecutorHealth,
+    TaskEvent,
     TaskKey,
     TaskSubmission,
     execute_submission,
@@ -105,30 +108,38 @@ class LocalExecutor(Executor):
     def _work(self) -> None:
         slot = self._slot()
         while True:
-            try:
-                submission = slot.queue.get()
-                if submission is None:
-                    with self._lock:
-                        self._slots.remove(slot)
-                    return
+            submission = slot.queue.get()
+            if submission is None:
                 with self._lock:
-                    if submission.key not in self._queued:  # cancelled while queued: drop it unstarted
-                        if not slot.retired:  # a retired thread only drains its old queue
-                            self._idle += 1
-                        continue
-                    self._queued.discard(submission.key)
-                    slot.key = submission.key
-                    slot.cancelled = threading.Event()
-                    emit = self._emit
-                assert emit is not None
-                execute_submission(submission, emit, cancelled=slot.cancelled)
-                done = self._finish(slot)
-            except TaskCancelled:
-                # The asynchronous stop of an abandoned try, landed outside the task: nothing to report.
-                # It is raised once per thread, so this clean-up runs through.
-                done = self._finish(slot)
-            if done:
+                    self._slots.remove(slot)
                 return
+            with self._lock:
+                if submission.key not in self._queued:  # cancelled while queued: drop it unstarted
+                    if not slot.retired:  # a retired thread only drains its old queue
+                        self._idle += 1
+                    continue
+                self._queued.discard(submission.key)
+                slot.key = submission.key
+                slot.cancelled = threading.Event()
+                emit = self._emit
+            if self._run(slot, submission, emit):
+                return
+
+    def _run(self, slot: _Slot, submission: TaskSubmission, emit: EventSink | None) -> bool:
+        """Run one claimed try; True when the thread must exit afterwards (the try was abandoned)."""
+        try:
+            assert emit is not None
+            execute_submission(submission, emit, cancelled=slot.cancelled)
+            return self._finish(slot)
+        except TaskCancelled:
+            # The asynchronous stop of an abandoned try, landed outside the task: nothing to report.
+            # It is raised once per thread, so this clean-up runs through.
+            return self._finish(slot)
+        except Exception as exc:  # the worker failed, not the task: report it and keep the thread
+            if emit is not None:
+                error = f"worker error: {type(exc).__name__}: {exc}"
+                emit(TaskEvent(key=submission.key, kind=EventKind.FAILED, at=time.time(), error=error))
+            return self._finish(slot)
 
     def _finish(self, slot: _Slot) -> bool:
         """Free the slot after a try; True when its thread must exit (it was abandoned)."""
