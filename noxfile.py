@@ -37,9 +37,10 @@ def install(session: nox.Session, *requirements: str) -> None:
 
 @nox.session(python=PYTHON)
 def core(session: nox.Session) -> None:
-    """The core package's own tests."""
+    """The core package's own tests, once on SQLite and once more with every run stored in PostgreSQL."""
     install(session, f"{CORE}[test]")
     session.run("pytest", "packages/core/tests", *session.posargs)
+    session.run("pytest", "packages/core/tests", *session.posargs, env={"HEADWATER_TEST_DB": "postgresql"})
 
 
 @nox.session(python=PYTHON)

@@ -71,3 +71,21 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'empty.db'}"
     server: PostgresServer = request.getfixturevalue("postgres_server")
     return server.create_database()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _whole_suite_on_postgres() -> Iterator[None]:
+    """With HEADWATER_TEST_DB=postgresql, every run_pipeline() in the suite uses a throwaway PostgreSQL database."""
+    if os.environ.get("HEADWATER_TEST_DB") != "postgresql":
+        yield
+        return
+    try:
+        server = PostgresServer(PG_ADMIN_URL)
+    except Exception as exc:
+        pytest.fail(f"HEADWATER_TEST_DB=postgresql but PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}")
+    os.environ["HEADWATER_TEST_DB"] = server.create_database()
+    try:
+        yield
+    finally:
+        os.environ["HEADWATER_TEST_DB"] = "postgresql"
+        server.close()

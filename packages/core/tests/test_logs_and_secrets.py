@@ -100,7 +100,10 @@ def test_a_log_file_that_cannot_be_written_does_not_lose_the_outcome(tmp_path: P
     @task
     def vandal(ctx: Context) -> None:
         assert ctx.log_path is not None
-        shutil.rmtree(Path(ctx.log_path).parent)  # the log directory vanishes (disk swapped, cleaned up...)
+        folder = Path(ctx.log_path).parent  # made unusable: a file sits where the try's log folder goes
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        folder.write_text("not a folder")
         raise ValueError("the real problem")
 
     with Pipeline("lost_logs") as p:

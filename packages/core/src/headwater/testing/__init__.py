@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,9 @@ from headwater.engine.listener import RunListener, RunSummary, TaskSummary
 from headwater.executors.base import Executor
 from headwater.model.pipeline import Pipeline
 from headwater.store.records import TryRecord
+
+#: Names the metadata database :func:`run_pipeline` uses when ``db`` is not given.
+TEST_DB_ENV = "HEADWATER_TEST_DB"
 
 __all__ = ["FakeClock", "RunSummary", "TaskSummary", "TestRun", "run_pipeline"]
 
@@ -53,13 +57,14 @@ def run_pipeline(
     clock: object | None = None,
     pools: Mapping[str, int] | None = None,
     concurrency: int = 16,
-    db: str = "sqlite://",
+    db: str | None = None,
     listener: RunListener | None = None,
     workdir: Path | None = None,
 ) -> TestRun:
     """Run ``pipeline`` once in this process and return its summary, results and tries.
 
-    By default tasks run inline, state lives in an in-memory SQLite database, and
+    By default tasks run inline, state lives in an in-memory SQLite database (or in
+    the database ``HEADWATER_TEST_DB`` names, so a suite can run against PostgreSQL), and
     logs and large results go to a temporary directory: nothing is persisted.
     Pass ``db`` to use a real database, ``clock`` (a FakeClock) to control time.
     """
@@ -71,6 +76,7 @@ def run_pipeline(
     from headwater.store.database import connect
     from headwater.store.repository import Store
 
+    db = db or os.environ.get(TEST_DB_ENV) or "sqlite://"
     if pipeline.file is None:
         remember(pipeline)
     with tempfile.TemporaryDirectory(prefix="headwater-test-") as tmp:
