@@ -202,7 +202,9 @@ def test_a_worker_error_is_reported_and_the_pool_keeps_working(
     executor = LocalExecutor(parallelism=1)
     harness = start(executor)
     (tmp_path / "not-a-dir").write_text("")
-    broken = replace(harness.submission("together"), log_path=str(tmp_path / "not-a-dir" / "try.log"))
+    broken = replace(
+        harness.submission("spin", params={"seconds": 0}), log_path=str(tmp_path / "not-a-dir" / "try.log")
+    )
     executor.submit(broken)
     harness.final(broken.key)  # whatever the outcome, the try is not lost
     key = harness.submit("spin", params={"seconds": 0})

@@ -79,7 +79,8 @@ def run_pipeline(
     db = db or os.environ.get(TEST_DB_ENV) or "sqlite://"
     if pipeline.file is None:
         remember(pipeline)
-    with tempfile.TemporaryDirectory(prefix="headwater-test-") as tmp:
+    # A try abandoned after its timeout may still be writing its log while we clean up.
+    with tempfile.TemporaryDirectory(prefix="headwater-test-", ignore_cleanup_errors=True) as tmp:
         root = workdir or Path(tmp)
         settings = Settings(db=db, pools=dict(pools or {}), concurrency=concurrency)
         project = Project(root, settings, None)
