@@ -599,13 +599,12 @@ class _Run:
         state = RunState.FAILED if failed else RunState.SUCCESS
         run_started = to_timestamp(self.record.started_at) if self.resumed else self.started_at
         self._flush(run_state=(state, None, now))
-        errors: dict[str, str | None] = {}
-        if failed:
-            errors = {
-                tr.task_id: tr.error
-                for tr in self.e.store.tries(self.record.run_id)
-                if tr.error and self.tasks[tr.task_id].ti.state == TaskState.FAILED
-            }
+        # A failed task's last try is the one this engine ran: its error is already in memory.
+        errors = {
+            t.id: t.attempt.error
+            for t in self.tasks.values()
+            if t.ti.state == TaskState.FAILED and t.attempt is not None and t.attempt.error
+        }
         summary = RunSummary(
             run_id=self.record.run_id,
             pipeline_id=self.record.pipeline_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TypedDict
 
 from headwater.errors import DefinitionError
@@ -110,8 +110,3 @@ def resolve_options(
         )
     except DefinitionError as exc:
         raise DefinitionError(f"{where}: {exc.message}") from None
-
-
-def with_overrides(options: TaskOptions, **changes: object) -> TaskOptions:
-    """A copy of ``options`` with resolved fields replaced."""
-    return replace(options, **changes)  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, tzinfo
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -214,7 +214,3 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"<Pipeline {self.id} ({len(self.tasks)} tasks)>"
-
-    @property
-    def timeout_delta(self) -> timedelta | None:
-        return None if self.timeout is None else timedelta(seconds=self.timeout)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, bindparam, insert, select, update
@@ -100,17 +100,6 @@ class Store:
         with self.engine.connect() as conn:
             return [_run_record(dict(r)) for r in conn.execute(query).mappings()]
 
-    def set_run_state(
-        self, run_id: str, state: str, *, started_at: float | None = None, ended_at: float | None = None
-    ) -> None:
-        values: dict[str, object] = {"state": state}
-        if started_at is not None:
-            values["started_at"] = to_datetime(started_at)
-        values["ended_at"] = to_datetime(ended_at)
-        with self.engine.begin() as conn:
-            conn.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(values))
-
-    # -- task instances and tries --------------------------------------------------
     def task_instances(self, run_id: str) -> list[TaskInstanceRecord]:
         query = select(t.task_instances).where(t.task_instances.c.run_id == run_id)
         with self.engine.connect() as conn:
@@ -187,13 +176,6 @@ class Store:
                 if started is not None:
                     values["started_at"] = to_datetime(started)
                 conn.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(values))
-
-    def delete_results(self, run_id: str, task_ids: Iterable[str]) -> None:
-        ids = list(task_ids)
-        if not ids:
-            return
-        with self.engine.begin() as conn:
-            conn.execute(t.results.delete().where(t.results.c.run_id == run_id).where(t.results.c.task_id.in_(ids)))
 
     def results(self, run_id: str) -> dict[str, tuple[str, str]]:
         """``task_id -> (encoding, value)`` for every stored result of a run."""
