@@ -6,12 +6,15 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import click
 
 from headwater.errors import HeadwaterError
 from headwater.secrets import mask
+
+if TYPE_CHECKING:
+    from headwater.config.settings import Project
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -39,7 +42,7 @@ def reports_errors(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def load_project_from(ctx: click.Context, target: str | None = None) -> object:
+def load_project_from(ctx: click.Context, target: str | None = None) -> Project:
     """The project of ``--project``, else of TARGET's folder when it is a file, else of the working directory."""
     from headwater.config.settings import load_project
 

@@ -7,17 +7,10 @@ import sys
 import click
 
 from headwater.cli.common import EXIT_USAGE, load_project_from, reports_errors
-from headwater.config.settings import Project
 from headwater.errors import UsageError
 from headwater.model.durations import format_duration
 
 DEFAULT_ESTIMATE = 1.0
-
-
-def _project(ctx: click.Context) -> Project:
-    project = load_project_from(ctx)
-    assert isinstance(project, Project)
-    return project
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -34,7 +27,7 @@ def list_(ctx: click.Context) -> None:
     """List the project's pipelines (files that fail to load are reported; exit 2 if any)."""
     from headwater.loader.project import scan
 
-    project = _project(ctx)
+    project = load_project_from(ctx)
     result = scan(project)
     rows = [
         [e.id, str(e.tasks), e.schedule or "-", ",".join(e.tags) or "-", e.description or ""]
@@ -58,7 +51,7 @@ def show(ctx: click.Context, pipeline_id: str) -> None:
     """Show a pipeline's settings and tasks (operator, options, upstream tasks)."""
     from headwater.loader.project import find_pipeline
 
-    pipeline = find_pipeline(_project(ctx), pipeline_id)
+    pipeline = find_pipeline(load_project_from(ctx), pipeline_id)
     click.echo(f"pipeline    {pipeline.id}")
     click.echo(f"file        {pipeline.file}")
     if pipeline.description:
@@ -105,7 +98,7 @@ def graph(ctx: click.Context, pipeline_id: str) -> None:
     from headwater.loader.project import find_pipeline
     from headwater.model.graph import critical_path
 
-    project = _project(ctx)
+    project = load_project_from(ctx)
     pipeline = find_pipeline(project, pipeline_id)
     durations: dict[str, float] = {}
     store = open_existing_store(project)
@@ -145,7 +138,7 @@ def history(ctx: click.Context, target: str, limit: int) -> None:
     """Past runs of a pipeline, then the task instances of the latest (or of TARGET if it is a run id)."""
     from headwater.engine.launch import open_existing_store
 
-    project = _project(ctx)
+    project = load_project_from(ctx)
     store = open_existing_store(project)
     if store is None:
         raise UsageError(f"no runs yet: the database {project.settings.db} does not exist")

@@ -11,10 +11,10 @@ import click
 
 from headwater.cli.common import EXIT_OK, EXIT_RUN_FAILED, load_project_from, reports_errors
 from headwater.cli.display import make_progress, print_summary
-from headwater.config.settings import Project
 from headwater.errors import UsageError
 
 if TYPE_CHECKING:
+    from headwater.config.settings import Project
     from headwater.store.records import RunRecord
 
 
@@ -85,7 +85,6 @@ def run(
     quiet: bool,
 ) -> None:
     """Run TARGET (a pipeline file, a pipeline id, or the id of a run to resume) once."""
-    from headwater.config.settings import Project
     from headwater.engine.launch import open_store, run_pipeline
     from headwater.engine.run import check_pools, resolve_params
     from headwater.loader.files import load_pipeline
@@ -93,7 +92,6 @@ def run(
     from headwater.plugin.manager import Kind, get_manager
 
     project = load_project_from(ctx, target)
-    assert isinstance(project, Project)
     if partition is not None:
         raise UsageError("--partition: this pipeline is not partitioned (partitions come with assets)")
     parsed_params = parse_params(params)
@@ -145,12 +143,10 @@ def run(
 @reports_errors
 def test(ctx: click.Context, target: str, date: str | None, params: tuple[str, ...], quiet: bool) -> None:
     """Run TARGET in this process, inline, with nothing persisted (state in memory, logs in a temp dir)."""
-    from headwater.config.settings import Project
     from headwater.loader.project import find_pipeline
     from headwater.testing import run_pipeline
 
     project = load_project_from(ctx, target)
-    assert isinstance(project, Project)
     pipeline = find_pipeline(project, target)
     _show_alerts()
     result = run_pipeline(
