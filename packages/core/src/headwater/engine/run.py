@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from headwater.engine.admission import Admission, pool_limits
 from headwater.engine.clock import Clock, SystemClock
+from headwater.engine.hub import ExecutorHub
 from headwater.engine.intervals import manual_interval
 from headwater.engine.listener import NullListener, RunListener, RunSummary, TaskSummary
 from headwater.errors import DefinitionError, UsageError
@@ -36,12 +38,17 @@ from headwater.model.operator import Operator
 from headwater.model.pipeline import Pipeline
 from headwater.model.states import RunState, TaskState
 from headwater.model.trigger_rules import Decision, UpstreamCounts, decide
-from headwater.store.records import RunRecord, TaskInstanceRecord, TryRecord, to_timestamp
+from headwater.store.pools import SlotRequest
+from headwater.store.records import Lease, RunRecord, TaskInstanceRecord, TryRecord, to_datetime, to_timestamp
 from headwater.store.repository import Store
 
 #: How long the engine waits for an event before asking the executor whether it is still healthy.
 HEALTH_CHECK_INTERVAL = 30.0
+#: How often a task waiting for a pool slot re-checks the database (slots freed by another process).
+POOL_RECHECK = 2.0
+DEFAULT_LEASE_TTL = 60.0
 INTERRUPTED = "interrupted: the process running this try stopped before it finished"
+HANDED_BACK = "handed back: the scheduler stopped before this try finished; the try will run again"
 
 _FAILED_LIKE = (TaskState.FAILED, TaskState.UPSTREAM_FAILED)
 
@@ -65,6 +72,7 @@ class _Task:
     decided: bool = False
     attempt: TryRecord | None = None
     deadline: float | None = None
+    last_seen: float | None = None
 
     @property
     def id(self) -> str:
@@ -90,7 +98,16 @@ class RunEngine:
         listener: RunListener | None = None,
         logs_dir: Path | None = None,
         results_url: str | None = None,
+        hub: ExecutorHub | None = None,
+        admission: Admission | None = None,
+        owner: str | None = None,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
+        heartbeat_timeout: float | None = None,
+        durations: Mapping[str, float] | None = None,
+        priority_policy: str = "critical_path",
     ) -> None:
+        from headwater.store.leases import new_owner_id
+
         self.pipeline = pipeline
         self.store = store
         self.executor = executor
@@ -102,7 +119,18 @@ class RunEngine:
         self.listener = listener or NullListener()
         self.logs_dir = logs_dir
         self.results_url = results_url
-        check_pools(pipeline, self.pools)
+        self.owner = owner or new_owner_id()
+        self.shared_hub = hub is not None
+        self.hub = hub or ExecutorHub(executor)
+        self.admission = admission or Admission(
+            store=store, owner=self.owner, capacity=self.capacity, pools=pool_limits(self.pools)
+        )
+        self.lease_ttl = lease_ttl
+        self.heartbeat_timeout = heartbeat_timeout
+        self.durations = dict(durations or {})
+        self.priority_policy = priority_policy
+        self._runs: dict[str, _Run] = {}
+        check_pools(pipeline, {name: limit.slots for name, limit in self.admission.pools.items()} or self.pools)
 
     # -- creating and resuming ---------------------------------------------------------
     def create_run(
@@ -130,6 +158,9 @@ class RunEngine:
             trigger=trigger,
             executor=self.executor_name,
             created_at=datetime.fromtimestamp(now, UTC),
+            lease_owner=self.owner,
+            lease_epoch=1,
+            lease_expires_at=to_datetime(now + self.lease_ttl),
         )
         instances = [
             TaskInstanceRecord(
@@ -146,9 +177,49 @@ class RunEngine:
         self.store.create_run(record, instances)
         return record
 
-    def run(self, record: RunRecord, *, resumed: bool = False) -> RunSummary:
-        """Drive ``record`` to completion and return its summary."""
-        return _Run(self, record, resumed).execute()
+    def run(self, record: RunRecord, *, resumed: bool = False, lease: Lease | None = None) -> RunSummary:
+        """Drive ``record`` to completion and return its summary.
+
+        ``lease`` is the lease this process holds on the run. Without one, a new run
+        (created by :meth:`create_run`) is driven under the lease it was created with,
+        and a resumed run's lease is taken first (UsageError if a live process holds it).
+        """
+        if lease is None:
+            lease = self._take_lease(record, resumed)
+        run = _Run(self, record, resumed, lease)
+        self._runs[record.run_id] = run
+        try:
+            return run.execute()
+        finally:
+            self._runs.pop(record.run_id, None)
+
+    def request_stop(self, *, drain: bool) -> None:
+        """Ask every run this engine drives to stop (from any thread).
+
+        With ``drain``, running tries may finish but nothing new starts; without,
+        running tries are stopped and handed back. Either way the run stays
+        ``running`` in the store, its lease is given back, and another scheduler
+        (or the next start) resumes it.
+        """
+        for run in list(self._runs.values()):
+            run.stop(drain=drain)
+
+    def _take_lease(self, record: RunRecord, resumed: bool) -> Lease:
+        from headwater.store.leases import take
+
+        if not resumed and record.lease_owner == self.owner:
+            return Lease(record.run_id, self.owner, record.lease_epoch, self.lease_ttl)
+        lease = take(self.store, record.run_id, self.owner, now=self.clock.now(), ttl=self.lease_ttl)
+        if lease is None:
+            current = self.store.get_run(record.run_id)
+            holder = current.lease_owner if current else "another process"
+            expires = current.lease_expires_at if current else None
+            until = expires.isoformat(timespec="seconds") if expires else "?"
+            raise UsageError(
+                f"run {record.run_id} is being driven by {holder} (lease until {until}); "
+                "stop that process first, or wait for its lease to expire"
+            )
+        return lease
 
 
 def check_pools(pipeline: Pipeline, pools: Mapping[str, int]) -> None:
@@ -210,33 +281,50 @@ def _coerce(name: str, value: str, default: object) -> object:
 class _Run:
     """One execution of the engine loop over one run."""
 
-    def __init__(self, engine: RunEngine, record: RunRecord, resumed: bool) -> None:
+    def __init__(self, engine: RunEngine, record: RunRecord, resumed: bool, lease: Lease) -> None:
         self.e = engine
         self.record = record
         self.resumed = resumed
+        self.lease = lease
+        self.lane = record.lane
         self.events: queue.SimpleQueue[TaskEvent] = queue.SimpleQueue()
         self.tasks: dict[str, _Task] = {}
         self.ready: list[tuple[tuple[int, float, int], _Task]] = []
-        self.parked: dict[str, list[tuple[tuple[int, float, int], _Task]]] = {}
-        self.pool_used: dict[str, int] = dict.fromkeys(engine.pools, 0)
+        self.parked: list[tuple[tuple[int, float, int], _Task]] = []
         self.inflight: dict[TaskKey, _Task] = {}
         self.timers: list[tuple[float, int, str, _Task, int]] = []
         self._seq = itertools.count()
+        self._fifo = itertools.count()
         self.results: dict[str, EncodedResult] = {}
         self.remaining = 0
+        self.fenced = 0  # events rejected because they came from a superseded try
+        self._stop: str | None = None  # None, "drain" or "now"
+        self._waiting = False  # subscribed to admission wake-ups
         # the pending group commit
         self.dirty: dict[str, _Task] = {}
         self.new_tries: dict[tuple[str, int], TryRecord] = {}
         self.changed_tries: dict[tuple[str, int], TryRecord] = {}
         self.new_results: list[tuple[str, str, str, str]] = []
+        self.released: list[tuple[str, str, int]] = []
         self.notices: list[tuple[str, str, int, str | None]] = []
         self.started_at = engine.clock.now()
+        self.next_renewal = self.started_at + lease.ttl / 3
+        self.next_zombie_check: float | None = None
+
+    def stop(self, *, drain: bool) -> None:
+        if self._stop != "now":
+            self._stop = "drain" if drain else "now"
+        self.e.hub.wake(self.record.run_id)
 
     # -- setup -----------------------------------------------------------------------
     def _build(self) -> None:
         pipeline = self.e.pipeline
         order = pipeline.order
-        weights = longest_paths(order, pipeline.upstream, {t: 1.0 for t in order})
+        known = [d for d in self.e.durations.values() if d > 0]
+        typical = sorted(known)[len(known) // 2] if known else 1.0
+        weights = longest_paths(
+            order, pipeline.upstream, {t: self.e.durations.get(t, typical) or typical for t in order}
+        )
         existing: dict[str, TaskInstanceRecord] = {}
         if self.resumed:
             existing = {ti.task_id: ti for ti in self.e.store.task_instances(self.record.run_id)}
@@ -263,6 +351,9 @@ class _Run:
 
     def _prepare_resume(self, existing: Mapping[str, TaskInstanceRecord]) -> None:
         """Keep what succeeded; give every other task a fresh start (interrupted tries are closed)."""
+        from headwater.store.pools import release_run
+
+        release_run(self.e.store, self.record.run_id)  # slots held by the previous driver's tries
         now = self.e.clock.now()
         open_tries = {
             (tr.task_id, tr.try_number): tr
@@ -285,6 +376,8 @@ class _Run:
                 if task.id in stored:
                     self.results[task.id] = EncodedResult(*stored[task.id])
                 continue
+            if task.ti.state in _TERMINAL and task.ti.state != TaskState.SUCCESS:
+                pass  # decided again below from its upstreams (a failure may be retried on resume)
             task.ti.state = TaskState.SCHEDULED
             task.ti.next_try_at = None
             task.ti.ended_at = None
@@ -294,57 +387,82 @@ class _Run:
 
     # -- the loop --------------------------------------------------------------------
     def execute(self) -> RunSummary:
-        self._build()
         e = self.e
-        e.listener.run_started(self.record.run_id, self.record.pipeline_id, list(self.tasks), self.resumed)
-        e.executor.start(self.events.put)
-        run_deadline = None if e.pipeline.timeout is None else self.started_at + e.pipeline.timeout
+        self.events = e.hub.attach(self.record.run_id)
+        try:
+            self._build()
+            e.listener.run_started(self.record.run_id, self.record.pipeline_id, list(self.tasks), self.resumed)
+            e.hub.start()
+            return self._loop()
+        finally:
+            e.admission.unsubscribe(self.record.run_id)
+            e.hub.detach(self.record.run_id)
+            if not e.shared_hub:
+                e.hub.shutdown(wait=False)
+
+    def _loop(self) -> RunSummary:
+        e = self.e
+        first_start = to_timestamp(self.record.started_at) if self.resumed else None
+        run_deadline = None if e.pipeline.timeout is None else (first_start or self.started_at) + e.pipeline.timeout
         self.remaining = sum(1 for t in self.tasks.values() if t.ti.state != TaskState.SUCCESS)
         last_health_check = self.started_at
-        try:
-            self._flush(run_state=(RunState.RUNNING, None if self.resumed else self.started_at, None))
-            for task in self.tasks.values():  # dependency order
-                if task.ti.state == TaskState.SUCCESS:
-                    self._count_done(task)
-            for task in self.tasks.values():
-                if not task.decided and task.ti.state != TaskState.SUCCESS:
-                    self._evaluate(task)
-            while self.remaining:
+        self._flush(run_state=(RunState.RUNNING, None if self.resumed else self.started_at, None))
+        for task in self.tasks.values():  # dependency order
+            if task.ti.state == TaskState.SUCCESS:
+                self._count_done(task)
+        for task in self.tasks.values():
+            if not task.decided and task.ti.state != TaskState.SUCCESS:
+                self._evaluate(task)
+        while self.remaining:
+            if self._stop is None:
                 self._dispatch()
-                if not self.remaining:
-                    break
-                timeout = self._next_timer_in(run_deadline)
-                idle = not self.inflight
-                if idle and timeout is None:
-                    raise RuntimeError(
-                        f"run {self.record.run_id} cannot make progress: "
-                        f"{', '.join(t.id for t in self.tasks.values() if t.ti.state not in _TERMINAL)}"
-                    )
-                if not idle:
-                    timeout = HEALTH_CHECK_INTERVAL if timeout is None else min(timeout, HEALTH_CHECK_INTERVAL)
-                event = e.clock.wait(self.events, timeout, idle=idle)
-                while event is not None:
-                    self._apply(event)
-                    try:
-                        event = self.events.get_nowait()
-                    except queue.Empty:
-                        event = None
-                now = e.clock.now()
-                if run_deadline is not None and now >= run_deadline:
-                    self._run_timed_out()
-                    break
-                self._fire_timers(now)
-                if self.inflight and now - last_health_check >= HEALTH_CHECK_INTERVAL:
-                    last_health_check = now
-                    self._check_health()
-        finally:
-            e.executor.shutdown(wait=False)
+            elif self._stop == "now" or not self.inflight:
+                return self._hand_back()
+            if not self.remaining:
+                break
+            timeout = self._next_timer_in(run_deadline)
+            blocked = bool(self.ready or self.parked) and self._stop is None
+            idle = not self.inflight and not blocked
+            if idle and timeout is None:
+                raise RuntimeError(
+                    f"run {self.record.run_id} cannot make progress: "
+                    f"{', '.join(t.id for t in self.tasks.values() if t.ti.state not in _TERMINAL)}"
+                )
+            if not idle:
+                timeout = HEALTH_CHECK_INTERVAL if timeout is None else min(timeout, HEALTH_CHECK_INTERVAL)
+            event = e.clock.wait(self.events, timeout, idle=idle)
+            while event is not None:
+                self._apply(event)
+                try:
+                    event = self.events.get_nowait()
+                except queue.Empty:
+                    event = None
+            now = e.clock.now()
+            if run_deadline is not None and now >= run_deadline:
+                self._run_timed_out()
+                break
+            self._fire_timers(now)
+            if self.next_zombie_check is not None and now >= self.next_zombie_check:
+                self._find_zombies(now)
+            if self.parked and self._stop is None:
+                self._unpark()
+            if now >= self.next_renewal:
+                self._flush(force=True)
+            if self.inflight and now - last_health_check >= HEALTH_CHECK_INTERVAL:
+                last_health_check = now
+                self._check_health()
         return self._finish()
 
     def _next_timer_in(self, run_deadline: float | None) -> float | None:
         due = [t[0] for t in self.timers[:1]]
         if run_deadline is not None:
             due.append(run_deadline)
+        if self.inflight or self.ready or self.parked:
+            due.append(self.next_renewal)  # only a run that is waiting on others needs its lease renewed
+        if self.next_zombie_check is not None:
+            due.append(self.next_zombie_check)
+        if self.parked:
+            due.append(self.e.clock.now() + POOL_RECHECK)
         if not due:
             return None
         return max(min(due) - self.e.clock.now(), 0.0)
@@ -366,11 +484,18 @@ class _Run:
             return
         task.decided = True
         if decision is Decision.RUN:
-            heapq.heappush(self.ready, (task.sort_key(), task))
+            self._make_ready(task)
         elif decision is Decision.SKIP:
             self._terminal(task, TaskState.SKIPPED)
         else:
             self._terminal(task, TaskState.UPSTREAM_FAILED)
+
+    def _make_ready(self, task: _Task) -> None:
+        if self.e.priority_policy == "fifo":
+            key = (-task.op.options.priority, float(next(self._fifo)), task.order)
+        else:
+            key = task.sort_key()
+        heapq.heappush(self.ready, (key, task))
 
     def _terminal(self, task: _Task, state: TaskState, error: str | None = None) -> None:
         now = self.e.clock.now()
@@ -394,19 +519,56 @@ class _Run:
     # -- dispatching -------------------------------------------------------------------
     def _dispatch(self) -> None:
         submissions: list[TaskSubmission] = []
+        pooled: list[tuple[tuple[int, float, int], _Task]] = []
+        admission = self.e.admission
         now = self.e.clock.now()
-        while self.ready and (self.e.capacity is None or len(self.inflight) < self.e.capacity):
-            _, task = heapq.heappop(self.ready)
-            pool = task.op.options.pool
-            if pool is not None:
-                if self.pool_used[pool] + task.op.options.pool_slots > self.e.pools[pool]:
-                    heapq.heappush(self.parked.setdefault(pool, []), (task.sort_key(), task))
-                    continue
-                self.pool_used[pool] += task.op.options.pool_slots
-            submissions.append(self._queue(task, now))
+        while self.ready:
+            if not admission.try_start(self.lane):
+                self._wait_for_wakeups(True)
+                break
+            item = heapq.heappop(self.ready)
+            if item[1].op.options.pool is not None:
+                pooled.append(item)
+            else:
+                submissions.append(self._queue(item[1], now))
+        if pooled:
+            requests = [
+                SlotRequest(
+                    self.record.run_id,
+                    task.id,
+                    task.ti.try_number + 1,
+                    task.op.options.pool or "",
+                    task.op.options.pool_slots,
+                    self.lane,
+                )
+                for _, task in pooled
+            ]
+            granted = {r.task_id for r in admission.acquire_slots(requests, now)}
+            for item in pooled:
+                if item[1].id in granted:
+                    submissions.append(self._queue(item[1], now))
+                else:
+                    admission.finished(self.lane, wake=False)
+                    heapq.heappush(self.parked, item)
+            if self.parked:
+                self._wait_for_wakeups(True)
+        if not self.ready and not self.parked:
+            self._wait_for_wakeups(False)
         self._flush()
         for submission in submissions:
             self.e.executor.submit(submission)
+
+    def _wait_for_wakeups(self, wanted: bool) -> None:
+        if wanted and not self._waiting:
+            run_id = self.record.run_id
+            self.e.admission.subscribe(run_id, lambda: self.e.hub.wake(run_id))
+        elif not wanted and self._waiting:
+            self.e.admission.unsubscribe(self.record.run_id)
+        self._waiting = wanted
+
+    def _unpark(self) -> None:
+        while self.parked:
+            heapq.heappush(self.ready, heapq.heappop(self.parked))
 
     def _queue(self, task: _Task, now: float) -> TaskSubmission:
         ti = task.ti
@@ -428,6 +590,7 @@ class _Run:
             queued_at=now,
             log_path=log_path,
         )
+        task.last_seen = None
         self.new_tries[(task.id, ti.try_number)] = task.attempt
         self._mark(task)
         self.inflight[key] = task
@@ -444,36 +607,47 @@ class _Run:
             timeout=task.op.options.timeout,
             log_path=log_path,
             results_url=self.e.results_url,
+            heartbeat_interval=None if self.e.heartbeat_timeout is None else self.e.heartbeat_timeout / 4,
         )
 
     def _release(self, task: _Task, key: TaskKey) -> None:
         del self.inflight[key]
         task.deadline = None
-        pool = task.op.options.pool
-        if pool is not None:
-            self.pool_used[pool] -= task.op.options.pool_slots
-            waiting = self.parked.get(pool)
-            while waiting:
-                heapq.heappush(self.ready, heapq.heappop(waiting))
+        self.e.admission.finished(self.lane)
+        if task.op.options.pool is not None:
+            self.released.append((key.run_id, key.task_id, key.try_number))
 
     # -- events ------------------------------------------------------------------------
     def _apply(self, event: TaskEvent) -> None:
         task = self.inflight.get(event.key)
         if task is None or task.attempt is None or task.attempt.try_number != event.key.try_number:
-            return  # fenced: a late event from a try we already gave up on
+            if event.key.try_number >= 0:
+                self.fenced += 1  # a late event from a try we already gave up on: never applied
+            return
         attempt = task.attempt
+        now = self.e.clock.now()
+        task.last_seen = now
+        if event.kind is EventKind.HEARTBEAT:
+            attempt.heartbeat_at = event.at
+            self._touch_try(attempt)
+            return
         if event.kind is EventKind.STARTED:
             task.ti.state = TaskState.RUNNING
             attempt.state = TaskState.RUNNING
             attempt.started_at = event.at
+            attempt.heartbeat_at = event.at
             if task.ti.started_at is None:
                 task.ti.started_at = event.at
             self._touch_try(attempt)
             self._mark(task)
             timeout = task.op.options.timeout
             if timeout is not None:
-                task.deadline = self.e.clock.now() + timeout
+                task.deadline = now + timeout
                 self._add_timer(task.deadline, "timeout", task)
+            watch = self.e.heartbeat_timeout is not None and self.e.executor.heartbeats
+            if watch and self.next_zombie_check is None:
+                assert self.e.heartbeat_timeout is not None
+                self.next_zombie_check = now + self.e.heartbeat_timeout / 4
             return
         self._release(task, event.key)
         self._close_try(attempt, event)
@@ -485,6 +659,8 @@ class _Run:
             self._terminal(task, TaskState.SUCCESS)
         elif event.kind is EventKind.SKIPPED:
             self._terminal(task, TaskState.SKIPPED, event.error)
+        elif event.kind is EventKind.RESCHEDULED:
+            self._rescheduled(task, event.reschedule_at or now)
         else:
             self._failed(task, event.error or "failed", event.retryable)
 
@@ -495,6 +671,7 @@ class _Run:
         attempt.state = {
             EventKind.SUCCEEDED: TaskState.SUCCESS,
             EventKind.SKIPPED: TaskState.SKIPPED,
+            EventKind.RESCHEDULED: TaskState.UP_FOR_RESCHEDULE,
         }.get(event.kind, TaskState.FAILED)
         attempt.error = event.error
         self._touch_try(attempt)
@@ -516,6 +693,20 @@ class _Run:
         else:
             self._terminal(task, TaskState.FAILED, error)
 
+    def _rescheduled(self, task: _Task, at: float) -> None:
+        """A sensor in reschedule mode found nothing: it waits without holding a slot, then pokes again."""
+        ti = task.ti
+        wait_timeout = getattr(task.op, "wait_timeout", None)
+        now = self.e.clock.now()
+        if isinstance(wait_timeout, float) and ti.started_at is not None and at - ti.started_at > wait_timeout:
+            self._failed(task, f"SensorTimeout: condition not met within {wait_timeout:g}s", False)
+            return
+        ti.max_tries += 1  # a poke that found nothing is not a failed try
+        ti.state = TaskState.UP_FOR_RESCHEDULE
+        ti.next_try_at = max(at, now)
+        self._mark(task)
+        self._add_timer(ti.next_try_at, "retry", task)
+
     # -- timers ------------------------------------------------------------------------
     def _add_timer(self, at: float, kind: str, task: _Task) -> None:
         heapq.heappush(self.timers, (at, next(self._seq), kind, task, task.ti.try_number))
@@ -525,10 +716,10 @@ class _Run:
             _, _, kind, task, try_number = heapq.heappop(self.timers)
             if try_number != task.ti.try_number:
                 continue
-            if kind == "retry" and task.ti.state == TaskState.UP_FOR_RETRY:
+            if kind == "retry" and task.ti.state in (TaskState.UP_FOR_RETRY, TaskState.UP_FOR_RESCHEDULE):
                 task.ti.state = TaskState.SCHEDULED
                 self._mark(task)
-                heapq.heappush(self.ready, (task.sort_key(), task))
+                self._make_ready(task)
             elif kind == "timeout" and task.deadline is not None and task.attempt is not None:
                 self._time_out(task, now)
 
@@ -542,6 +733,22 @@ class _Run:
         error = f"timed out after {timeout:g}s (the try was stopped)"
         self._close_try(attempt, TaskEvent(key=key, kind=EventKind.FAILED, at=now, error=error))
         self._failed(task, error, task.op.options.retry.is_retryable(TimeoutError()))
+
+    def _find_zombies(self, now: float) -> None:
+        """Fail (and retry) running tries whose worker stopped sending heartbeats."""
+        limit = self.e.heartbeat_timeout
+        assert limit is not None
+        for key, task in list(self.inflight.items()):
+            if task.ti.state != TaskState.RUNNING or task.last_seen is None or now - task.last_seen <= limit:
+                continue
+            self.e.executor.cancel(key)
+            self._release(task, key)
+            error = f"no heartbeat for {now - task.last_seen:.0f}s (limit {limit:g}s): the worker is presumed dead"
+            if task.attempt is not None:
+                self._close_try(task.attempt, TaskEvent(key=key, kind=EventKind.FAILED, at=now, error=error))
+            self._failed(task, error, True)
+        running = any(t.ti.state == TaskState.RUNNING for t in self.inflight.values())
+        self.next_zombie_check = now + limit / 4 if running else None
 
     def _run_timed_out(self) -> None:
         now = self.e.clock.now()
@@ -574,21 +781,50 @@ class _Run:
                 self._close_try(task.attempt, TaskEvent(key=key, kind=EventKind.FAILED, at=now, error=error))
             self._failed(task, error, True)
 
+    def _hand_back(self) -> RunSummary:
+        """Stop here without deciding the run: running tries are stopped and will run again."""
+        from headwater.store.leases import release
+
+        now = self.e.clock.now()
+        for key, task in list(self.inflight.items()):
+            self.e.executor.cancel(key)
+            self._release(task, key)
+            if task.attempt is not None:
+                self._close_try(task.attempt, TaskEvent(key=key, kind=EventKind.FAILED, at=now, error=HANDED_BACK))
+            task.ti.state = TaskState.SCHEDULED
+            task.ti.max_tries += 1  # an interrupted try is not a failed one
+            self._mark(task, HANDED_BACK)
+        self._flush()
+        release(self.e.store, self.lease)
+        summary = self._summary(RunState.RUNNING, now)
+        self.e.listener.run_finished(summary)
+        return summary
+
     # -- writing -----------------------------------------------------------------------
-    def _flush(self, run_state: tuple[str, float | None, float | None] | None = None) -> None:
-        if not (self.dirty or self.new_tries or self.changed_tries or self.new_results or run_state):
+    def _flush(self, run_state: tuple[str, float | None, float | None] | None = None, *, force: bool = False) -> None:
+        pending = self.dirty or self.new_tries or self.changed_tries or self.new_results or self.released
+        if not (force or pending or run_state):
             return
+        now = self.e.clock.now()
+        released = self.released
         self.e.store.write_batch(
             instances=[t.ti for t in self.dirty.values()],
             new_tries=list(self.new_tries.values()),
             changed_tries=list(self.changed_tries.values()),
             results=self.new_results,
             run_state=None if run_state is None else (self.record.run_id, *run_state),
+            released_slots=released,
+            fence=self.lease,
+            now=now,
         )
+        self.next_renewal = now + self.lease.ttl / 3
         self.dirty.clear()
         self.new_tries.clear()
         self.changed_tries.clear()
         self.new_results = []
+        self.released = []
+        if released:
+            self.e.admission.slots_released()
         notices, self.notices = self.notices, []
         for task_id, state, try_number, error in notices:
             self.e.listener.task_changed(task_id, state, try_number, error)
@@ -597,15 +833,20 @@ class _Run:
         now = self.e.clock.now()
         failed = any(t.ti.state in _FAILED_LIKE for t in self.tasks.values())
         state = RunState.FAILED if failed else RunState.SUCCESS
-        run_started = to_timestamp(self.record.started_at) if self.resumed else self.started_at
         self._flush(run_state=(state, None, now))
+        summary = self._summary(state, now)
+        self.e.listener.run_finished(summary)
+        return summary
+
+    def _summary(self, state: str, now: float) -> RunSummary:
+        run_started = to_timestamp(self.record.started_at) if self.resumed else self.started_at
         # A failed task's last try is the one this engine ran: its error is already in memory.
         errors = {
             t.id: t.attempt.error
             for t in self.tasks.values()
             if t.ti.state == TaskState.FAILED and t.attempt is not None and t.attempt.error
         }
-        summary = RunSummary(
+        return RunSummary(
             run_id=self.record.run_id,
             pipeline_id=self.record.pipeline_id,
             state=state,
@@ -621,8 +862,6 @@ class _Run:
                 for t in self.tasks.values()
             ],
         )
-        self.e.listener.run_finished(summary)
-        return summary
 
 
 _TERMINAL = frozenset({TaskState.SUCCESS, TaskState.FAILED, TaskState.UPSTREAM_FAILED, TaskState.SKIPPED})

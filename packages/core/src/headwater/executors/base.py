@@ -58,6 +58,8 @@ class TaskSubmission:
     log_path: str | None = None
     results_url: str | None = None
     partition: str | None = None
+    #: Seconds between HEARTBEAT events while the try runs (None: the executor's own default).
+    heartbeat_interval: float | None = None
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -73,9 +75,13 @@ class TaskSubmission:
 
 class EventKind(StrEnum):
     STARTED = "started"
+    #: The try is alive (sent every ``TaskSubmission.heartbeat_interval`` seconds while it runs).
+    HEARTBEAT = "heartbeat"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
+    #: A sensor in ``reschedule`` mode found nothing: free its slot, try again at ``TaskEvent.reschedule_at``.
+    RESCHEDULED = "rescheduled"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -90,6 +96,7 @@ class TaskEvent:
     error_type: str | None = None
     retryable: bool = True
     timed_out: bool = False
+    reschedule_at: float | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -128,6 +135,9 @@ class Executor(ABC):
 
     #: The name the executor is registered under.
     name: ClassVar[str] = ""
+    #: True if running tries send HEARTBEAT events (then a silent try is presumed dead after the
+    #: heartbeat timeout). Executors whose tries live and die with the engine's process leave it False.
+    heartbeats: ClassVar[bool] = False
 
     def __init__(self, *, parallelism: int | None = None, options: Mapping[str, object] | None = None) -> None:
         self.parallelism = parallelism

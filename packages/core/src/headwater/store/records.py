@@ -33,6 +33,11 @@ class RunRecord:
     created_at: datetime | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    lane: str = "default"
+    backfill_id: str | None = None
+    lease_owner: str | None = None
+    lease_epoch: int = 0
+    lease_expires_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -68,3 +73,22 @@ class TryRecord:
     duration: float | None = None
     error: str | None = None
     log_path: str | None = None
+    heartbeat_at: float | None = None
+
+
+class LeaseLost(Exception):  # noqa: N818 - a condition, not a bug
+    """This process no longer holds the lease of a run: another one drives it now."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"lost the lease of run {run_id}: another scheduler drives it now")
+        self.run_id = run_id
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The right to drive one run, until ``expires_at`` unless renewed."""
+
+    run_id: str
+    owner: str
+    epoch: int
+    ttl: float

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, bindparam, insert, select, update
 
 from headwater.store import tables as t
 from headwater.store.records import (
+    Lease,
     RunRecord,
     TaskInstanceRecord,
     TryRecord,
@@ -19,8 +20,8 @@ from headwater.store.records import (
 )
 
 _TI_MUTABLE = ("state", "try_number", "next_try_at", "started_at", "ended_at", "duration")
-_TRY_MUTABLE = ("state", "started_at", "ended_at", "duration", "error", "log_path")
-_TIME_FIELDS = ("next_try_at", "started_at", "ended_at", "queued_at")
+_TRY_MUTABLE = ("state", "started_at", "ended_at", "duration", "error", "log_path", "heartbeat_at")
+_TIME_FIELDS = ("next_try_at", "started_at", "ended_at", "queued_at", "heartbeat_at")
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -67,24 +68,7 @@ class Store:
     def create_run(self, run: RunRecord, instances: Sequence[TaskInstanceRecord]) -> None:
         """Insert a run and all its task instances in one transaction."""
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(t.runs),
-                {
-                    "run_id": run.run_id,
-                    "pipeline_id": run.pipeline_id,
-                    "pipeline_file": run.pipeline_file,
-                    "state": run.state,
-                    "logical_date": run.logical_date,
-                    "interval_start": run.interval_start,
-                    "interval_end": run.interval_end,
-                    "params": json.dumps(run.params, default=str),
-                    "trigger": run.trigger,
-                    "executor": run.executor,
-                    "created_at": run.created_at or datetime.now(UTC),
-                    "started_at": run.started_at,
-                    "ended_at": run.ended_at,
-                },
-            )
+            conn.execute(insert(t.runs), _run_row(run))
             if instances:
                 conn.execute(insert(t.task_instances), [_ti_row(ti) for ti in instances])
 
@@ -122,7 +106,7 @@ class Store:
         out = []
         for row in rows:
             data = dict(row)
-            for name in ("queued_at", "started_at", "ended_at"):
+            for name in ("queued_at", "started_at", "ended_at", "heartbeat_at"):
                 data[name] = to_timestamp(data[name])
             out.append(TryRecord(**data))
         return out
@@ -135,9 +119,24 @@ class Store:
         changed_tries: Sequence[TryRecord] = (),
         results: Sequence[tuple[str, str, str, str]] = (),
         run_state: tuple[str, str, float | None, float | None] | None = None,
+        released_slots: Sequence[tuple[str, str, int]] = (),
+        fence: Lease | None = None,
+        now: float | None = None,
     ) -> None:
-        """Write a batch of state changes in one transaction (the engine's group commit)."""
+        """Write a batch of state changes in one transaction (the engine's group commit).
+
+        With ``fence``, the batch is written only while that lease is still held
+        (LeaseLost otherwise, and nothing is written); it also renews the lease.
+        """
         with self.engine.begin() as conn:
+            if fence is not None:
+                from headwater.store.leases import fence as check_fence
+
+                check_fence(conn, fence, now if now is not None else datetime.now(UTC).timestamp())
+            if released_slots:
+                from headwater.store.pools import release_in
+
+                release_in(conn, released_slots)
             if new_tries:
                 conn.execute(insert(t.task_tries), [_try_row(tr) for tr in new_tries])
             if changed_tries:
@@ -173,6 +172,8 @@ class Store:
             if run_state is not None:
                 run_id, state, started, ended = run_state
                 values: dict[str, object] = {"state": state, "ended_at": to_datetime(ended)}
+                if state in ("success", "failed"):  # a finished run is nobody's to drive
+                    values.update(lease_owner=None, lease_expires_at=None)
                 if started is not None:
                     values["started_at"] = to_datetime(started)
                 conn.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(values))
@@ -203,6 +204,29 @@ class Store:
         return {task_id: statistics.median(values) for task_id, values in samples.items()}
 
 
+def _run_row(run: RunRecord) -> dict[str, object]:
+    return {
+        "run_id": run.run_id,
+        "pipeline_id": run.pipeline_id,
+        "pipeline_file": run.pipeline_file,
+        "state": run.state,
+        "logical_date": run.logical_date,
+        "interval_start": run.interval_start,
+        "interval_end": run.interval_end,
+        "params": json.dumps(run.params, default=str),
+        "trigger": run.trigger,
+        "executor": run.executor,
+        "created_at": run.created_at or datetime.now(UTC),
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "lane": run.lane,
+        "backfill_id": run.backfill_id,
+        "lease_owner": run.lease_owner,
+        "lease_epoch": run.lease_epoch,
+        "lease_expires_at": run.lease_expires_at,
+    }
+
+
 def _ti_row(ti: TaskInstanceRecord) -> dict[str, object]:
     row = {
         "run_id": ti.run_id,
@@ -229,7 +253,15 @@ def _try_row(tr: TryRecord) -> dict[str, object]:
 
 
 def _run_record(row: dict[str, object]) -> RunRecord:
-    for name in ("logical_date", "interval_start", "interval_end", "created_at", "started_at", "ended_at"):
+    for name in (
+        "logical_date",
+        "interval_start",
+        "interval_end",
+        "created_at",
+        "started_at",
+        "ended_at",
+        "lease_expires_at",
+    ):
         row[name] = _aware(row[name])  # type: ignore[arg-type]
     row["params"] = json.loads(row["params"] or "{}")  # type: ignore[arg-type]
     return RunRecord(**row)  # type: ignore[arg-type]
