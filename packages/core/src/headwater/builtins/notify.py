@@ -18,19 +18,45 @@ if TYPE_CHECKING:
 ALERT_LOGGER = "headwater.alerts"
 
 
+_LEVELS = {
+    AlertKind.FAILURE: logging.ERROR,
+    AlertKind.CIRCUIT_OPEN: logging.ERROR,
+    AlertKind.DEADLINE_MISSED: logging.ERROR,
+    AlertKind.RETRY: logging.WARNING,
+    AlertKind.DEADLINE_PREDICTED: logging.WARNING,
+    AlertKind.FRESHNESS: logging.WARNING,
+}
+
+
+def format_alert(alert: Alert) -> str:
+    """One readable line: ``[kind] pipeline/task (run, logical date): message | late | path | error | log``."""
+    where = f"{alert.pipeline_id}/{alert.task_id}" if alert.task_id else alert.pipeline_id
+    about = ", ".join(part for part in (alert.run_id, alert.logical_date) if part)
+    text = f"[{alert.kind.value}] {where}" + (f" ({about})" if about else "") + f": {alert.message}"
+    if alert.minutes_late is not None:
+        late = alert.minutes_late
+        text += f" | {late:.1f} min late" if abs(late) < 10 else f" | {late:.0f} min late"
+    if alert.critical_path:
+        text += f" | critical path: {' -> '.join(alert.critical_path)}"
+    if alert.error and (alert.error.strip().splitlines() or [""])[0] not in alert.message:
+        text += f" | {alert.error}"
+    if alert.log_url or alert.log_path:
+        text += f" | log: {alert.log_url or alert.log_path}"
+    return text
+
+
 class ConsoleNotifier:
-    """Writes alerts to the ``headwater.alerts`` logger (shown on the terminal by the CLI)."""
+    """Writes alerts to the ``headwater.alerts`` logger (shown on the terminal by the CLI).
+
+    Failures, open circuit breakers and missed deadlines are logged as errors, retries,
+    predicted misses and stale assets as warnings, the rest as info.
+    """
 
     def __init__(self, **_options: object) -> None:
         self.logger = logging.getLogger(ALERT_LOGGER)
 
     def notify(self, alert: Alert) -> None:
-        level = logging.ERROR if alert.kind is AlertKind.FAILURE else logging.INFO
-        where = f"{alert.pipeline_id}/{alert.task_id}" if alert.task_id else alert.pipeline_id
-        text = f"[{alert.kind.value}] {where} ({alert.run_id}): {alert.message}"
-        if alert.error:
-            text += f" | {alert.error}"
-        self.logger.log(level, "%s", text)
+        self.logger.log(_LEVELS.get(alert.kind, logging.INFO), "%s", format_alert(alert))
 
 
 class NotifyOperator(Operator):

@@ -1,4 +1,4 @@
-"""Per-task options (retries, timeout, pool, priority, trigger rule), validated from keywords."""
+"""Per-task options (retries, timeout, pool, priority, trigger rule, circuit breaker), validated from keywords."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ class TaskOptionArgs(TypedDict, total=False):
     retry_backoff: bool
     max_retry_delay: Duration | None
     retry_on: type[BaseException] | tuple[type[BaseException], ...]
+    retry_jitter: bool | float
+    retry_budget: Duration | None
+    circuit_breaker: int | None
     timeout: Duration | None
     pool: str | None
     pool_slots: int
@@ -36,6 +39,8 @@ _RETRY_KEYS = {
     "retry_backoff": "backoff",
     "max_retry_delay": "max_delay",
     "retry_on": "retry_on",
+    "retry_jitter": "jitter",
+    "retry_budget": "budget",
 }
 
 
@@ -51,6 +56,8 @@ class TaskOptions:
     trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
     owner: str | None = None
     tags: tuple[str, ...] = ()
+    #: open the task's circuit breaker after this many consecutive failed runs (None: never)
+    circuit_breaker: int | None = None
 
     @property
     def max_tries(self) -> int:
@@ -88,6 +95,7 @@ def resolve_options(
         priority = merged.get("priority", 1)
         owner = merged.get("owner")
         tags = merged.get("tags", ())
+        circuit_breaker = merged.get("circuit_breaker")
         if pool is not None and not (isinstance(pool, str) and pool):
             raise DefinitionError(f"pool: expected a pool name, got {pool!r}")
         if isinstance(pool_slots, bool) or not isinstance(pool_slots, int) or pool_slots < 1:
@@ -98,6 +106,12 @@ def resolve_options(
             raise DefinitionError(f"owner: expected a string, got {owner!r}")
         if not isinstance(tags, list | tuple) or not all(isinstance(t, str) for t in tags):
             raise DefinitionError(f"tags: expected a list of strings, got {tags!r}")
+        if circuit_breaker is not None and (
+            isinstance(circuit_breaker, bool) or not isinstance(circuit_breaker, int) or circuit_breaker < 1
+        ):
+            raise DefinitionError(
+                f"circuit_breaker: expected a number of consecutive failed runs >= 1, or None, got {circuit_breaker!r}"
+            )
         return TaskOptions(
             retry=retry,
             timeout=None if timeout is None else parse_duration(timeout, what="timeout"),  # type: ignore[arg-type]
@@ -107,6 +121,7 @@ def resolve_options(
             trigger_rule=TriggerRule.parse(merged.get("trigger_rule", TriggerRule.ALL_SUCCESS)),  # type: ignore[arg-type]
             owner=owner,
             tags=tuple(tags),
+            circuit_breaker=circuit_breaker,
         )
     except DefinitionError as exc:
         raise DefinitionError(f"{where}: {exc.message}") from None
