@@ -16,14 +16,15 @@ nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "no"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["core", "local", "integration", "lint"]
+nox.options.sessions = ["core", "local", "process", "integration", "lint"]
 
 PYTHON = "3.11"
 CORE = "./packages/core"
 LOCAL = "./packages/executors/local"
+PROCESS = "./packages/executors/process"
 GREETING = "./tests/plugins/headwater-greeting"
 # Our own distributions: always rebuilt from the working tree, never taken from uv's cache.
-OWN_DISTS = ("headwater", "headwater-local", "headwater-greeting")
+OWN_DISTS = ("headwater", "headwater-local", "headwater-process", "headwater-greeting")
 
 
 def install(session: nox.Session, *requirements: str) -> None:
@@ -51,9 +52,16 @@ def local(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def process(session: nox.Session) -> None:
+    """The process executor's tests, including the executor conformance suite."""
+    install(session, CORE, f"{PROCESS}[test]")
+    session.run("pytest", "packages/executors/process/tests", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def integration(session: nox.Session) -> None:
     """Cross-package tests with every package installed, plus the example third-party plugin."""
-    install(session, f"{CORE}[test]", LOCAL, GREETING)
+    install(session, f"{CORE}[test]", LOCAL, PROCESS, GREETING)
     session.run("pytest", "tests", *session.posargs)
 
 
@@ -66,6 +74,8 @@ def lint(session: nox.Session) -> None:
         f"{CORE}[test]",
         "-e",
         LOCAL,
+        "-e",
+        PROCESS,
         "ruff>=0.17.6,<0.18",
         "mypy>=2.4,<2.5",
         "import-linter>=2.17,<3",
@@ -75,7 +85,7 @@ def lint(session: nox.Session) -> None:
     checks = [
         ("ruff", "check", "."),
         ("ruff", "format", "--check", "."),
-        ("mypy", "packages/core/src", "packages/executors/local/src", f"{GREETING}/src"),
+        ("mypy", "packages/core/src", "packages/executors/local/src", f"{PROCESS}/src", f"{GREETING}/src"),
         ("lint-imports", "--no-cache"),
     ]
     failed: list[str] = []
