@@ -1,6 +1,9 @@
 """Headwater's performance suite: each workload timed as a whole process, median of N runs.
 
-    python benchmarks/run.py [--runs 3] [--only W1,W5] [--api] [--profile W1,W3] [--no-write]
+    python benchmarks/run.py [--runs 3] [--only W1,W5,S1] [--api] [--profile W1,S3] [--no-write]
+
+W1-W5 time whole processes; S1-S3 (the scheduler) run benchmarks/scheduler_bench.py, which times
+in-process only the part each is about. ``--only W`` or ``--only S`` selects a whole family.
 
 Run it with the interpreter of the environment to measure (its bin/ must hold ``headwater``).
 See benchmarks/README.md for what each workload is and how the numbers are taken.
@@ -24,14 +27,19 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
 RESULTS = HERE / "RESULTS.md"
 DRIVER = HERE / "driver.py"
+SCHEDULER_BENCH = HERE / "scheduler_bench.py"
 RUN_TIMEOUT = 600.0  # seconds; a run that takes longer is killed and reported as an error
 BEGIN, END = "<!-- results: begin (written by benchmarks/run.py) -->", "<!-- results: end -->"
 PBEGIN, PEND = "<!-- profile: begin (written by benchmarks/run.py --profile) -->", "<!-- profile: end -->"
+SBEGIN, SEND = "<!-- scheduler results: begin (written by benchmarks/run.py) -->", "<!-- scheduler results: end -->"
+SPBEGIN = "<!-- scheduler profile: begin (written by benchmarks/run.py --profile) -->"
+SPEND = "<!-- scheduler profile: end -->"
 
 NOOP = """from headwater import Pipeline, PythonOperator
 
@@ -198,6 +206,40 @@ WORKLOADS = [
 ]
 
 
+@dataclass
+class SchedulerWorkload:
+    """One variant of a scheduler workload: ``scheduler_bench.py`` with ``args``; it reports its own metrics."""
+
+    key: str  # "S1 sqlite": the family (S1) selects it in --only and --profile
+    title: str
+    args: list[str]
+
+
+SCHEDULER_WORKLOADS = [
+    SchedulerWorkload(
+        "S1 sqlite", "one scheduler tick, 1,000 pipelines, 100,000 task instances", ["S1", "--db", "sqlite"]
+    ),
+    SchedulerWorkload(
+        "S1 postgresql", "one scheduler tick, 1,000 pipelines, 100,000 task instances", ["S1", "--db", "postgresql"]
+    ),
+    SchedulerWorkload("S2 local", "task-to-task latency, 50-task chain", ["S2", "--executor", "local"]),
+    SchedulerWorkload("S2 process", "task-to-task latency, 50-task chain", ["S2", "--executor", "process"]),
+    SchedulerWorkload("S3 sqlite", "10,000 tasks across 100 concurrent runs", ["S3", "--db", "sqlite"]),
+    SchedulerWorkload("S3 postgresql", "10,000 tasks across 100 concurrent runs", ["S3", "--db", "postgresql"]),
+]
+
+
+@dataclass
+class SchedulerResult:
+    key: str
+    title: str
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> metadata + "values" (one per run)
+    info: list[dict[str, Any]] = field(default_factory=list)  # one per run
+    skipped: str | None = None
+    error: str | None = None
+    measured_at: str = ""
+
+
 # -- processes ------------------------------------------------------------------------------------------------
 def measure(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> tuple[float, float, int]:
     """(wall seconds, peak RSS in MB, exit code) of one child process, from its own rusage (wait4)."""
@@ -328,6 +370,125 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def run_scheduler(selected: list[SchedulerWorkload], e: Env, runs: int) -> list[SchedulerResult]:
+    """Each run is a fresh process that builds its project (or throwaway PostgreSQL database), warms up and
+    times only its own part; the variants take turns round by round, as the W workloads do."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    results = {w.key: SchedulerResult(w.key, w.title, measured_at=stamp) for w in selected}
+    (WORK / "logs").mkdir(parents=True, exist_ok=True)
+    for i in range(1, runs + 1):
+        for w in selected:
+            result = results[w.key]
+            if result.error or result.skipped:
+                continue
+            name = w.key.lower().replace(" ", "-")
+            log, out = WORK / "logs" / f"{name}.{i}.log", WORK / f"{name}.json"
+            out.unlink(missing_ok=True)
+            argv = [e.python, str(SCHEDULER_BENCH), *w.args, "--json", str(out)]
+            seconds, _, code = measure(argv, HERE.parent, e.env, log)
+            if code != 0 or not out.exists():
+                tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+                result.error = f"exit {code}: {' / '.join(tail)} (log: {log.relative_to(HERE.parent)})"
+                continue
+            data = json.loads(out.read_text())
+            if "skipped" in data:
+                result.skipped = data["skipped"]
+                print(f"  {w.key}: skipped ({result.skipped})", flush=True)
+                continue
+            for metric, meta in data["metrics"].items():
+                entry = result.metrics.setdefault(
+                    metric, {k: v for k, v in meta.items() if k != "value"} | {"values": []}
+                )
+                entry["values"].append(meta["value"])
+            result.info.append(data["info"])
+            shown = ", ".join(f"{m} {fmt(meta['value'], meta['unit'])}" for m, meta in data["metrics"].items())
+            print(f"  {w.key}: run {i} ({seconds:.0f} s): {shown}", flush=True)
+    return list(results.values())
+
+
+def fmt(value: float, unit: str) -> str:
+    if unit == "ms":
+        return f"{value * 1000:.1f} ms"
+    if unit == "s":
+        return f"{value:.2f} s"
+    return f"{value:,.0f} {unit}"
+
+
+def scheduler_status(meta: dict[str, Any]) -> str:
+    target, median = meta["target"], statistics.median(meta["values"])
+    if target is None:
+        return "-"
+    met = median >= target if meta["higher_is_better"] else median < target
+    return "met" if met else "**missed**"
+
+
+def scheduler_table(results: list[SchedulerResult]) -> str:
+    lines = [
+        "| workload | metric | what | runs | median | min | max | target | status |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        if r.skipped or r.error or not r.metrics:
+            reason = f"skipped: {r.skipped}" if r.skipped else f"error: {r.error}"
+            lines.append(f"| {r.key} | - | {r.title} | - | - | - | - | - | {reason} |")
+            continue
+        for metric, meta in r.metrics.items():
+            values, unit = meta["values"], meta["unit"]
+            stats = " | ".join(fmt(x, unit) for x in (statistics.median(values), min(values), max(values)))
+            bound = ">" if meta["higher_is_better"] else "<"
+            target = "-" if meta["target"] is None else f"{bound} {fmt(meta['target'], unit)}"
+            status = scheduler_status(meta)
+            lines.append(f"| {r.key} | {metric} | {meta['what']} | {len(values)} | {stats} | {target} | {status} |")
+    return "\n".join(lines)
+
+
+SCHEDULER_METHOD = """Each run is one fresh process (`benchmarks/scheduler_bench.py`): it builds its project under
+`benchmarks/.work/` (PostgreSQL: a throwaway database on 127.0.0.1:5432, dropped afterwards), warms up,
+and times in-process only the part the workload is about. A metric's value is that process's median
+(or p95) over its samples; the table gives the median, min and max of those values over the runs ({runs}
+per variant in the latest invocation), the variants taking turns round by round. S1 runs on an injected
+clock (`FakeClock`) so that exactly the intended runs are due; S2 and S3 run on the real clock."""
+
+
+def write_scheduler_results(results: list[SchedulerResult], e: Env, runs: int, load: tuple[float, ...]) -> None:
+    saved = WORK / "scheduler-results.json"
+    merged = {r["key"]: r for r in json.loads(saved.read_text())} if saved.exists() else {}
+    merged.update({r.key: asdict(r) for r in results})
+    all_results = [SchedulerResult(**merged[w.key]) for w in SCHEDULER_WORKLOADS if w.key in merged]
+    saved.write_text(json.dumps([asdict(r) for r in all_results], indent=1))
+    older = sorted({r.measured_at for r in all_results} - {r.measured_at for r in results})
+    notes = []
+    for r in all_results:
+        if r.info:
+            keys = dict.fromkeys(k for info in r.info for k in info)
+            parts = [f"{k} {' / '.join(str(info.get(k, '-')) for info in r.info)}" for k in keys]
+            notes.append(f"- {r.key} (per run): {'; '.join(parts)}")
+    body = "\n".join(
+        [
+            "### Machine",
+            "",
+            *machine(e, load),
+            "",
+            "### Results",
+            "",
+            SCHEDULER_METHOD.format(runs=runs),
+            *(
+                [f"Rows not re-measured in the latest invocation keep their earlier numbers (from {', '.join(older)})."]
+                if older
+                else []
+            ),
+            "",
+            scheduler_table(all_results),
+            "",
+            "Also reported by the runs:",
+            "",
+            *notes,
+        ]
+    )
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    RESULTS.write_text(replace_section(text, SBEGIN, SEND, body))
+
+
 # -- machine and report -----------------------------------------------------------------------------------------
 def machine(e: Env, load: tuple[float, ...]) -> list[str]:
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
@@ -410,19 +571,19 @@ def _where(file: str, line: int, func: str) -> str:
     return f"{file.removeprefix(str(WORK) + '/')}:{line} {func}"
 
 
-OWN = ("/headwater/", "/headwater_local/")  # Headwater's own code, for the cumulative table
+OWN = ("/headwater/", "/headwater_local/", "/headwater_process/")  # Headwater's own code, for the cumulative table
 FuncKey = tuple[str, int, str]  # pstats: (file, line, function)
 IDLE = "<method 'get' of '_queue.SimpleQueue' objects>"  # a worker thread waiting for work
 
 
-def hotspots(prof: Path, top: int, *, workers: bool) -> str:
+def hotspots(prof: Path, top: int, *, workers: bool, waiting: str = "idle waiting for work") -> str:
     rows = pstats.Stats(str(prof)).stats  # type: ignore[attr-defined]
     total = max((ct for (_, _, _, ct, _) in rows.values()), default=0.0)
     idle = sum(v[2] for (_, _, func), v in rows.items() if func == IDLE) if workers else 0.0
     waits = any(func == IDLE for (_, _, func) in rows)
     note = "."
     if workers:
-        note = f", of which {idle:.2f} s idle waiting for work (left out below)."
+        note = f", of which {idle:.2f} s {waiting} (left out below)."
     elif waits:
         note = " (`SimpleQueue.get` here is the engine waiting for task events)."
     out = [f"{total:.2f} s profiled{note}", ""]
@@ -476,12 +637,51 @@ def profile(keys: list[str], e: Env, top: int) -> None:
     RESULTS.write_text(replace_section(text, PBEGIN, PEND, body))
 
 
+def profile_scheduler(keys: list[str], e: Env, top: int) -> None:
+    """Profile the timed part of each variant of the named S workloads once (scheduler_bench.py --profile)."""
+    sections = []
+    for w in (w for w in SCHEDULER_WORKLOADS if w.key.split()[0] in keys):
+        name = w.key.lower().replace(" ", "-")
+        out, log = WORK / f"profile-{name}", WORK / "logs" / f"profile-{name}.log"
+        for part in ("main", "workers"):
+            Path(f"{out}.{part}.prof").unlink(missing_ok=True)
+        argv = [e.python, str(SCHEDULER_BENCH), *w.args, "--json", str(WORK / f"profile-{name}.json"), "--profile"]
+        seconds, _, code = measure([*argv, str(out)], HERE.parent, e.env, log)
+        print(f"  profiled {w.key}: {seconds:.0f} s (exit {code})", flush=True)
+        if not Path(f"{out}.main.prof").exists():
+            continue
+        sections += [f"#### {w.key}: {w.title} (`scheduler_bench.py {' '.join(w.args)}`)", ""]
+        labels = (
+            ("main", "Main thread (the scheduler loop; S1: the timed ticks only)"),
+            ("workers", "Other threads (run engines, executor workers)"),
+        )
+        for part, label in labels:
+            prof = Path(f"{out}.{part}.prof")
+            if prof.exists():
+                waiting = "blocked in SimpleQueue.get (engines waiting for events, workers for work)"
+                sections += [f"##### {label}", "", hotspots(prof, top, workers=part == "workers", waiting=waiting)]
+    if not sections:
+        return
+    body = "\n".join(
+        [
+            "### Profiles",
+            "",
+            f"One run each under cProfile ({dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC), only the timed part, every",
+            "thread profiled; cProfile slows Python-heavy code 2-3x, so read the proportions, not the seconds.",
+            "",
+            *sections,
+        ]
+    )
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    RESULTS.write_text(replace_section(text, SPBEGIN, SPEND, body))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3, help="measured runs per workload (default 3; 0: only --profile)")
-    parser.add_argument("--only", help="comma-separated workloads: W1,W2,W3,W4,W5")
+    parser.add_argument("--only", help="comma-separated workloads: W1,...,W5, S1,S2,S3; W or S: the whole family")
     parser.add_argument("--api", action="store_true", help="measure W1-W3 and W5 through the Python API driver")
-    parser.add_argument("--profile", metavar="W1,W3", help="also profile these workloads once (cProfile)")
+    parser.add_argument("--profile", metavar="W1,S1", help="also profile these workloads once (cProfile)")
     parser.add_argument("--top", type=int, default=15, help="rows per profile table (default 15)")
     parser.add_argument("--no-write", action="store_true", help="print the table, leave RESULTS.md alone")
     args = parser.parse_args()
@@ -492,21 +692,35 @@ def main() -> int:
     cli = not args.api and works([headwater, "--version"], env)
     e = Env(python=sys.executable, headwater=headwater, cli=cli, env=env)
     wanted = {k.strip().upper() for k in args.only.split(",")} if args.only else None
-    selected = [w for w in WORKLOADS if (wanted is None or w.key.split()[0] in wanted) and args.runs > 0]
+
+    def chosen(key: str) -> bool:
+        family = key.split()[0]
+        return args.runs > 0 and (wanted is None or family in wanted or family[0] in wanted)
+
+    selected = [w for w in WORKLOADS if chosen(w.key)]
+    scheduler_selected = [w for w in SCHEDULER_WORKLOADS if chosen(w.key)]
     profiled = [k.strip().upper() for k in args.profile.split(",")] if args.profile else []
     print(f"measuring through {'the CLI' if cli else 'the Python API driver'}; byte-compiling ...", flush=True)
     compile_bytecode(e.python, env)
     make_projects({w.key.split()[0] for w in selected} | set(profiled))
     load_before = os.getloadavg()
     results = run_all(selected, e, args.runs)
-    print(table(results))
+    if results:
+        print(table(results))
     if not args.no_write and results:
         write_results(results, e, args.runs, load_before)
+    load_before = os.getloadavg()
+    scheduler_results = run_scheduler(scheduler_selected, e, args.runs)
+    if scheduler_results:
+        print(scheduler_table(scheduler_results))
+    if not args.no_write and scheduler_results:
+        write_scheduler_results(scheduler_results, e, args.runs, load_before)
     if profiled:
-        profile(profiled, e, args.top)
+        profile([k for k in profiled if k.startswith("W")], e, args.top)
+        profile_scheduler([k for k in profiled if k.startswith("S")], e, args.top)
     if not args.no_write:
         print(f"wrote {RESULTS.relative_to(HERE.parent)}")
-    return 1 if any(r.error for r in results) else 0
+    return 1 if any(r.error for r in results) or any(r.error for r in scheduler_results) else 0
 
 
 if __name__ == "__main__":

@@ -150,7 +150,8 @@ def test_resume_after_the_process_died_mid_try(db_url: str) -> None:
         assert states == {"first": "success", "second": "queued"}
 
         crash["now"] = False
-        summary = RunEngine(p, store, InlineExecutor(), clock=FakeClock(), owner=engine.owner).run(crashed, resumed=True)
+        again = RunEngine(p, store, InlineExecutor(), clock=FakeClock(), owner=engine.owner)  # the same process
+        summary = again.run(crashed, resumed=True)
         assert summary.ok
         assert calls == ["first", "second", "second"]
         assert [(tr.try_number, tr.state, tr.error) for tr in store.tries(record.run_id, "second")] == [

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import glob
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
+from headwater.errors import DefinitionError
+from headwater.model.context import Reschedule
 from headwater.model.durations import Duration, parse_duration
 from headwater.model.operator import Operator
 
@@ -24,7 +26,10 @@ class Sensor(Operator):
     """Wait until :meth:`poke` returns a truthy value (the task's result), checking every ``poke_interval``.
 
     Gives up with SensorTimeout after ``wait_timeout``. The wait ends at once if
-    the task is stopped.
+    the task is stopped. ``mode="poke"`` (the default) waits inside one try and
+    holds its worker and pool slot meanwhile; ``mode="reschedule"`` pokes once per
+    try and, finding nothing, gives both back until the next poke (use it for
+    long waits and in pools).
     """
 
     def __init__(
@@ -33,16 +38,30 @@ class Sensor(Operator):
         *,
         poke_interval: Duration = "30s",
         wait_timeout: Duration = "1h",
+        mode: Literal["poke", "reschedule"] = "poke",
         **options: Unpack[TaskOptionArgs],
     ) -> None:
         self.poke_interval = parse_duration(poke_interval, what=f"task '{task_id}': poke_interval")
         self.wait_timeout = parse_duration(wait_timeout, what=f"task '{task_id}': wait_timeout")
+        if mode not in ("poke", "reschedule"):
+            raise DefinitionError(f"task '{task_id}': mode must be 'poke' or 'reschedule', got {mode!r}")
+        self.mode = mode
         super().__init__(task_id, **options)
+
+    @property
+    def blocks_slot(self) -> bool:
+        """Whether the sensor holds its pool slot while it waits (``poke`` mode)."""
+        return self.mode == "poke"
 
     def poke(self, ctx: Context) -> object:
         raise NotImplementedError
 
     def execute(self, ctx: Context) -> object:
+        if self.mode == "reschedule":
+            found = self.poke(ctx)
+            if found:
+                return found
+            raise Reschedule(self.poke_interval)  # the engine enforces wait_timeout across pokes
         deadline = time.monotonic() + self.wait_timeout
         while True:
             found = self.poke(ctx)
@@ -66,10 +85,11 @@ class FileSensor(Sensor):
         path: str,
         poke_interval: Duration = "30s",
         wait_timeout: Duration = "1h",
+        mode: Literal["poke", "reschedule"] = "poke",
         **options: Unpack[TaskOptionArgs],
     ) -> None:
         self.path = path
-        super().__init__(task_id, poke_interval=poke_interval, wait_timeout=wait_timeout, **options)
+        super().__init__(task_id, poke_interval=poke_interval, wait_timeout=wait_timeout, mode=mode, **options)
 
     def describe(self) -> str:
         return f"wait for {self.path}"

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
 
 from headwater.cli.common import EXIT_USAGE, load_project_from, reports_errors
 from headwater.errors import UsageError
 from headwater.model.durations import format_duration
+
+if TYPE_CHECKING:
+    from headwater.model.pipeline import Pipeline
 
 DEFAULT_ESTIMATE = 1.0
 
@@ -65,6 +70,8 @@ def show(ctx: click.Context, pipeline_id: str) -> None:
         if value is not None:
             click.echo(f"{label:<11} {value}")
     click.echo(f"catchup     {pipeline.catchup}   max_active_runs {pipeline.max_active_runs}")
+    for line in schedule_preview(pipeline, datetime.now(UTC)):
+        click.echo(line)
     if pipeline.tags:
         click.echo(f"tags        {', '.join(pipeline.tags)}")
     if pipeline.params:
@@ -86,6 +93,48 @@ def show(ctx: click.Context, pipeline_id: str) -> None:
         )
     click.echo("")
     click.echo(_table(rows, ["task", "operator", "retries", "timeout", "pool", "prio", "trigger", "upstream"]))
+
+
+def _local(moment: datetime, seconds: bool) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
+
+
+def schedule_preview(pipeline: Pipeline, now: datetime, n: int = 5) -> list[str]:
+    """``show``'s lines on when the pipeline runs: its deadline and its next ``n`` runs after ``now``."""
+    from headwater.model.timetable import Timetable
+
+    timetable = Timetable.for_pipeline(pipeline)
+    lines = []
+    if timetable is None:
+        lines.append("runs        only when triggered (no schedule)")
+        if pipeline.deadline is not None:
+            lines.append(f"deadline    {pipeline.deadline.describe(scheduled=False)}")
+        return lines
+    if pipeline.deadline is not None:
+        lines.append(f"deadline    {pipeline.deadline.describe()}")
+    upcoming = timetable.preview(now, n)
+    if not upcoming:
+        why = f": end_date {pipeline.end_date.isoformat()} has passed" if pipeline.end_date else ""
+        lines.append(f"next runs   none{why}")
+        return lines
+    seconds = any(t.second for i in upcoming for t in (i.start, i.end))
+    utc_format = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    header = ["start (logical date)", "end (due)", "in UTC"]
+    rows = []
+    for interval in upcoming:
+        utc = f"{interval.start.astimezone(UTC):{utc_format}} -> {interval.end.astimezone(UTC):{utc_format}}"
+        row = [_local(interval.start, seconds), _local(interval.end, seconds), utc]
+        if pipeline.deadline is not None:
+            row.append(_local(pipeline.deadline.due_at(interval.end), seconds))
+        rows.append(row)
+    if pipeline.deadline is not None:
+        header.append("finish by")
+    lines.append(
+        f"next runs   times in {pipeline.timezone}; a run covers [start, end), its logical date is start, "
+        "it is due at end"
+    )
+    lines += ["  " + line for line in _table(rows, header).splitlines()]
+    return lines
 
 
 @click.command()

@@ -85,6 +85,7 @@ def run(
     quiet: bool,
 ) -> None:
     """Run TARGET (a pipeline file, a pipeline id, or the id of a run to resume) once."""
+    from headwater.engine.admission import pool_limits
     from headwater.engine.launch import open_store, run_pipeline
     from headwater.engine.run import check_pools, resolve_params
     from headwater.loader.files import load_pipeline
@@ -113,7 +114,7 @@ def run(
         pipeline = find_pipeline(project, target)
     if resume is not None and (logical_date is not None or parsed_params):
         raise UsageError("a resumed run keeps its date and params: drop --date and -p")
-    check_pools(pipeline, project.settings.pools)
+    check_pools(pipeline, {name: p.slots for name, p in pool_limits(project.settings.pools).items()})
     resolve_params(pipeline, parsed_params)
     _show_alerts()
     store = open_store(project)

@@ -6,13 +6,23 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Required
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from typing_extensions import TypedDict
 
+from headwater.config.scheduler_settings import SchedulerSettings
 from headwater.errors import ConfigError
 
 CONFIG_FILE = "headwater.toml"
 DEFAULT_DB = "sqlite:///.headwater/headwater.db"
+
+
+class PoolSetting(TypedDict, total=False):
+    """A pool given as a table: ``api = {slots = 5, backfill_slots = 2}``."""
+
+    slots: Required[int]
+    backfill_slots: int
 
 
 class Settings(BaseModel):
@@ -24,21 +34,72 @@ class Settings(BaseModel):
     db: str = DEFAULT_DB
     executor: str = "local"
     concurrency: int = Field(default=16, ge=1)
-    pools: dict[str, int] = Field(default_factory=dict)
+    pools: dict[str, int | PoolSetting] = Field(default_factory=dict)
     logs: str = ".headwater/logs"
     results: str = ".headwater/results"
     alerting: bool = True
-    notifier: str = "console"
+    notifier: str = "console"  # the older single-notifier form of ``notifiers``
+    notifiers: list[str] = Field(default_factory=lambda: ["console"])
+    notifier_options: dict[str, dict[str, object]] = Field(default_factory=dict)
+    alert_on: list[str] | None = None  # alert kinds to deliver; None: every kind
     connections: dict[str, str] = Field(default_factory=dict)
     env: dict[str, dict[str, object]] = Field(default_factory=dict)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
 
     @field_validator("pools")
     @classmethod
-    def _positive_pools(cls, pools: dict[str, int]) -> dict[str, int]:
-        for name, slots in pools.items():
+    def _positive_pools(cls, pools: dict[str, int | PoolSetting]) -> dict[str, int | PoolSetting]:
+        for name, value in pools.items():
+            slots = value if isinstance(value, int) else value["slots"]
             if slots < 1:
                 raise ValueError(f"pool {name!r} must have at least 1 slot, got {slots}")
+            if not isinstance(value, int) and not 0 <= value.get("backfill_slots", 1) <= slots:
+                raise ValueError(f"pool {name!r}: backfill_slots must be between 0 and slots ({slots})")
         return pools
+
+    @field_validator("notifiers", "alert_on", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """``HEADWATER_NOTIFIERS=console,slack`` arrives as one string."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("notifiers")
+    @classmethod
+    def _notifier_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not name.strip():
+                raise ValueError("notifier names must not be empty")
+        return list(dict.fromkeys(names))
+
+    @field_validator("alert_on")
+    @classmethod
+    def _alert_kinds(cls, kinds: list[str] | None) -> list[str] | None:
+        from headwater.plugin.notifier import AlertKind
+
+        known = {k.value for k in AlertKind}
+        for kind in kinds or ():
+            if kind not in known:
+                raise ValueError(f"unknown alert kind {kind!r} (known: {', '.join(k.value for k in AlertKind)})")
+        return kinds
+
+    @model_validator(mode="after")
+    def _one_notifier_form(self) -> Settings:
+        both = {"notifier", "notifiers"} <= self.model_fields_set
+        if both and self.notifier not in self.notifiers:
+            raise ValueError(
+                f"notifier = {self.notifier!r} is not in notifiers = {self.notifiers!r}: "
+                "set only notifiers (notifier is the older single-name form)"
+            )
+        return self
+
+    @property
+    def alert_notifiers(self) -> list[str]:
+        """The notifiers alerts go to: ``notifiers``, or ``[notifier]`` when only the older key is set."""
+        if "notifier" in self.model_fields_set and "notifiers" not in self.model_fields_set:
+            return [self.notifier]
+        return list(self.notifiers)
 
 
 class Project:
@@ -88,7 +149,7 @@ def _read(path: Path) -> dict[str, object]:
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, object]:
     out: dict[str, object] = {}
     for name in Settings.model_fields:
-        if name in ("env", "connections", "pools"):
+        if name in ("env", "connections", "pools", "notifier_options", "scheduler"):
             continue
         value = environ.get(f"HEADWATER_{name.upper()}")
         if value is not None:

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from headwater.store.pools import PoolLimits, SlotRequest, acquire, sync_pools
 from headwater.store.repository import Store
 
+if TYPE_CHECKING:
+    from headwater.config.settings import PoolSetting
+
 BACKFILL = "backfill"
 
 
-def pool_limits(pools: Mapping[str, int | Mapping[str, int]]) -> dict[str, PoolLimits]:
+def pool_limits(pools: Mapping[str, int | PoolSetting]) -> dict[str, PoolLimits]:
     """Pool sizes from settings: ``{"api": 5}`` or ``{"api": {"slots": 5, "backfill_slots": 2}}``.
 
     Backfill runs may hold at most ``backfill_slots`` of a pool (default: half, at least one),
@@ -26,12 +30,11 @@ def pool_limits(pools: Mapping[str, int | Mapping[str, int]]) -> dict[str, PoolL
     """
     out: dict[str, PoolLimits] = {}
     for name, value in pools.items():
-        if isinstance(value, Mapping):
-            slots = int(value["slots"])
-            backfill = int(value.get("backfill_slots", max(1, slots // 2)))
+        if isinstance(value, int):
+            slots, backfill = value, max(1, value // 2)
         else:
-            slots = int(value)
-            backfill = max(1, slots // 2)
+            slots = value["slots"]
+            backfill = value.get("backfill_slots", max(1, slots // 2))
         out[name] = PoolLimits(slots=slots, backfill_slots=min(backfill, slots))
     return out
 

@@ -6,27 +6,30 @@ from datetime import UTC, datetime
 
 from headwater.model.context import DataInterval
 from headwater.model.pipeline import Pipeline
+from headwater.model.timetable import Timetable, localize
 
 
 def manual_interval(pipeline: Pipeline, logical_date: datetime | None, now: float) -> DataInterval:
-    """A manual run covers ``[date, next schedule tick)`` for scheduled pipelines, else ``[date, date]``.
+    """The interval of a run started by hand (``headwater run``, ``--date``).
 
-    Without ``--date`` a scheduled pipeline covers the last complete interval
-    before now, as a scheduled run would.
+    A scheduled pipeline's run covers one interval of its timetable: with
+    ``--date`` the interval containing that date (the one starting there if it
+    is a tick), without it the last complete interval before ``now``, as a
+    scheduled run would. Its start and end dates do not apply to runs by hand.
+    A pipeline without a schedule covers the empty interval ``[date, date]``,
+    the date being ``--date`` or now. A bare ``--date`` is in the pipeline's timezone.
     """
-    if logical_date is not None and logical_date.tzinfo is None:
-        logical_date = logical_date.replace(tzinfo=pipeline.tz)  # a bare --date is in the pipeline's timezone
     if pipeline.cron is None:
-        moment = logical_date or datetime.fromtimestamp(now, UTC)
+        if logical_date is None:
+            moment = datetime.fromtimestamp(now, UTC)
+        elif logical_date.tzinfo is None:
+            moment = localize(logical_date, pipeline.tz)
+        else:
+            moment = logical_date
         return DataInterval(moment, moment)
-    from croniter import croniter
-
+    timetable = Timetable(pipeline.cron, pipeline.tz)
     if logical_date is not None:
-        start = logical_date.astimezone(pipeline.tz)
-        end = croniter(pipeline.cron, start).get_next(datetime)
-        return DataInterval(start, end)
-    current = datetime.fromtimestamp(now, pipeline.tz)
-    it = croniter(pipeline.cron, current)
-    end = it.get_prev(datetime)
-    start = it.get_prev(datetime)
-    return DataInterval(start, end)
+        return timetable.interval_containing_start(logical_date)
+    latest = timetable.latest_complete(datetime.fromtimestamp(now, UTC))
+    assert latest is not None, "a validated schedule has ticks before any date"
+    return latest

@@ -53,7 +53,10 @@ def run_pipeline(
     clock: Clock | None = None,
 ) -> RunSummary:
     """Run ``pipeline`` once (or resume ``resume_run_id``) and return the summary."""
+    from headwater.engine.alerts import Alerter
+
     settings = project.settings
+    alerter = Alerter.from_settings(settings, background=True)  # an unknown notifier fails here, before any write
     own_store = store is None
     store = store or open_store(project)
     try:
@@ -73,6 +76,10 @@ def run_pipeline(
             listener=listener,
             logs_dir=project.path(settings.logs),
             results_url=str(project.path(settings.results)),
+            alerter=alerter,
+            durations=store.typical_durations(pipeline.id),
+            priority_policy=settings.scheduler.priority,
+            heartbeat_timeout=settings.scheduler.heartbeat_timeout,
         )
         if resume_run_id is not None:
             record = store.get_run(resume_run_id)
@@ -88,5 +95,6 @@ def run_pipeline(
         record = engine.create_run(params=params, logical_date=logical_date)
         return engine.run(record)
     finally:
+        alerter.close()
         if own_store:
             store.close()

@@ -13,11 +13,13 @@ from __future__ import annotations
 import heapq
 import itertools
 import queue
+import random
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from headwater.engine.admission import Admission, pool_limits
 from headwater.engine.clock import Clock, SystemClock
@@ -39,8 +41,24 @@ from headwater.model.pipeline import Pipeline
 from headwater.model.states import RunState, TaskState
 from headwater.model.trigger_rules import Decision, UpstreamCounts, decide
 from headwater.store.pools import SlotRequest
-from headwater.store.records import Lease, RunRecord, TaskInstanceRecord, TryRecord, to_datetime, to_timestamp
+from headwater.store.records import (
+    Lease,
+    LeaseLost,
+    RunRecord,
+    TaskInstanceRecord,
+    TryRecord,
+    to_datetime,
+    to_timestamp,
+)
 from headwater.store.repository import Store
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from headwater.config.settings import PoolSetting
+    from headwater.engine.alerts import Alerter
+    from headwater.plugin.notifier import Alert
+    from headwater.store.breakers import BreakerInfo
 
 #: How long the engine waits for an event before asking the executor whether it is still healthy.
 HEALTH_CHECK_INTERVAL = 30.0
@@ -92,7 +110,7 @@ class RunEngine:
         executor: Executor,
         *,
         executor_name: str = "",
-        pools: Mapping[str, int] | None = None,
+        pools: Mapping[str, int | PoolSetting] | None = None,
         concurrency: int | None = None,
         clock: Clock | None = None,
         listener: RunListener | None = None,
@@ -105,6 +123,8 @@ class RunEngine:
         heartbeat_timeout: float | None = None,
         durations: Mapping[str, float] | None = None,
         priority_policy: str = "critical_path",
+        alerter: Alerter | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         from headwater.store.leases import new_owner_id
 
@@ -129,8 +149,10 @@ class RunEngine:
         self.heartbeat_timeout = heartbeat_timeout
         self.durations = dict(durations or {})
         self.priority_policy = priority_policy
+        self.alerter = alerter
+        self.rng = rng or random.Random()  # noqa: S311 - retry jitter, not cryptography
         self._runs: dict[str, _Run] = {}
-        check_pools(pipeline, {name: limit.slots for name, limit in self.admission.pools.items()} or self.pools)
+        check_pools(pipeline, {name: limit.slots for name, limit in self.admission.pools.items()})
 
     # -- creating and resuming ---------------------------------------------------------
     def create_run(
@@ -162,19 +184,7 @@ class RunEngine:
             lease_epoch=1,
             lease_expires_at=to_datetime(now + self.lease_ttl),
         )
-        instances = [
-            TaskInstanceRecord(
-                run_id=record.run_id,
-                task_id=op.task_id,
-                pipeline_id=self.pipeline.id,
-                state=TaskState.SCHEDULED,
-                max_tries=op.options.max_tries,
-                priority=op.options.priority,
-                pool=op.options.pool,
-            )
-            for op in self.pipeline
-        ]
-        self.store.create_run(record, instances)
+        self.store.create_run(record, new_task_instances(self.pipeline, record.run_id))
         return record
 
     def run(self, record: RunRecord, *, resumed: bool = False, lease: Lease | None = None) -> RunSummary:
@@ -220,6 +230,22 @@ class RunEngine:
                 "stop that process first, or wait for its lease to expire"
             )
         return lease
+
+
+def new_task_instances(pipeline: Pipeline, run_id: str) -> list[TaskInstanceRecord]:
+    """Every task of ``pipeline`` as a ``scheduled`` task instance of run ``run_id``."""
+    return [
+        TaskInstanceRecord(
+            run_id=run_id,
+            task_id=op.task_id,
+            pipeline_id=pipeline.id,
+            state=TaskState.SCHEDULED,
+            max_tries=op.options.max_tries,
+            priority=op.options.priority,
+            pool=op.options.pool,
+        )
+        for op in pipeline
+    ]
 
 
 def check_pools(pipeline: Pipeline, pools: Mapping[str, int]) -> None:
@@ -306,6 +332,9 @@ class _Run:
         self.changed_tries: dict[tuple[str, int], TryRecord] = {}
         self.new_results: list[tuple[str, str, str, str]] = []
         self.released: list[tuple[str, str, int]] = []
+        self.outcomes: list[tuple[_Task, bool, str | None]] = []  # tasks ended for good (circuit breakers)
+        self.alerts: list[Alert] = []  # sent once the state they report is committed
+        self.open_breakers: dict[str, BreakerInfo] = {}
         self.notices: list[tuple[str, str, int, str | None]] = []
         self.started_at = engine.clock.now()
         self.next_renewal = self.started_at + lease.ttl / 3
@@ -348,6 +377,10 @@ class _Run:
             task.counts = UpstreamCounts(total=len(task.ups))
         if self.resumed:
             self._prepare_resume(existing)
+        if any(task.op.options.circuit_breaker for task in self.tasks.values()):
+            from headwater.store.breakers import open_breakers
+
+            self.open_breakers = open_breakers(self.e.store, pipeline.id)
 
     def _prepare_resume(self, existing: Mapping[str, TaskInstanceRecord]) -> None:
         """Keep what succeeded; give every other task a fresh start (interrupted tries are closed)."""
@@ -394,6 +427,11 @@ class _Run:
             e.listener.run_started(self.record.run_id, self.record.pipeline_id, list(self.tasks), self.resumed)
             e.hub.start()
             return self._loop()
+        except LeaseLost:
+            for key in list(self.inflight):  # another process drives the run now: stop what we started
+                e.executor.cancel(key)
+                e.admission.finished(self.lane, wake=False)
+            raise
         finally:
             e.admission.unsubscribe(self.record.run_id)
             e.hub.detach(self.record.run_id)
@@ -506,6 +544,8 @@ class _Run:
         if task.ti.started_at is not None:
             task.ti.duration = now - task.ti.started_at
         self._mark(task, error)
+        if state in (TaskState.SUCCESS, TaskState.FAILED) and task.op.options.circuit_breaker:
+            self.outcomes.append((task, state == TaskState.SUCCESS, error))
         self.remaining -= 1
         self._count_done(task)
         for down in task.downs:
@@ -527,6 +567,11 @@ class _Run:
                 self._wait_for_wakeups(True)
                 break
             item = heapq.heappop(self.ready)
+            breaker = self.open_breakers.get(item[1].id)
+            if breaker is not None:
+                admission.finished(self.lane, wake=False)
+                self._circuit_open(item[1], breaker)
+                continue
             if item[1].op.options.pool is not None:
                 pooled.append(item)
             else:
@@ -662,7 +707,7 @@ class _Run:
         elif event.kind is EventKind.RESCHEDULED:
             self._rescheduled(task, event.reschedule_at or now)
         else:
-            self._failed(task, event.error or "failed", event.retryable)
+            self._failed(task, event.error or "failed", event.retryable, event.error_type)
 
     def _close_try(self, attempt: TryRecord, event: TaskEvent) -> None:
         attempt.ended_at = event.at
@@ -681,17 +726,82 @@ class _Run:
         if key not in self.new_tries:  # a try not yet inserted is written whole by the insert
             self.changed_tries[key] = attempt
 
-    def _failed(self, task: _Task, error: str, retryable: bool) -> None:
+    def _failed(self, task: _Task, error: str, retryable: bool, error_type: str | None = None) -> None:
         ti = task.ti
-        if retryable and ti.try_number < ti.max_tries:
-            retry_number = ti.try_number - (ti.max_tries - task.op.options.max_tries)
-            delay = task.op.options.retry.delay_before(retry_number)
+        options = task.op.options
+        now = self.e.clock.now()
+        decision = options.retry.plan(
+            tries=ti.try_number - (ti.max_tries - options.max_tries),
+            retryable=retryable,
+            now=now,
+            first_started_at=ti.started_at,
+            error_type=error_type,
+            rng=self.e.rng,
+        )
+        log_path = task.attempt.log_path if task.attempt else None
+        if decision.retry:
             ti.state = TaskState.UP_FOR_RETRY
-            ti.next_try_at = self.e.clock.now() + delay
+            ti.next_try_at = now + decision.delay
             self._mark(task, error)
             self._add_timer(ti.next_try_at, "retry", task)
-        else:
-            self._terminal(task, TaskState.FAILED, error)
+            if self.e.alerter is not None:
+                from headwater.engine.alerts import retry_alert
+
+                self.alerts.append(
+                    retry_alert(
+                        pipeline_id=self.record.pipeline_id,
+                        run_id=self.record.run_id,
+                        task_id=task.id,
+                        try_number=ti.try_number,
+                        max_tries=ti.max_tries,
+                        delay=decision.delay,
+                        error=error,
+                        logical_date=self.record.logical_date,
+                        log_path=log_path,
+                    )
+                )
+            return
+        final = decision.final_error(error)
+        self._terminal(task, TaskState.FAILED, final)
+        if self.e.alerter is not None:
+            from headwater.engine.alerts import failure_alert
+
+            self.alerts.append(
+                failure_alert(
+                    pipeline_id=self.record.pipeline_id,
+                    run_id=self.record.run_id,
+                    task_id=task.id,
+                    try_number=ti.try_number,
+                    error=final,
+                    reason=decision.reason,
+                    logical_date=self.record.logical_date,
+                    log_path=log_path,
+                )
+            )
+
+    def _circuit_open(self, task: _Task, breaker: BreakerInfo) -> None:
+        """The task's circuit breaker is open: fail it at once, without running it."""
+        error = (
+            f"circuit breaker open after {breaker.consecutive_failures} consecutive failed runs "
+            f"(last error: {(breaker.last_error or '-')[:200]}); "
+            f"close it with `headwater reset {self.record.pipeline_id} {task.id}`"
+        )
+        self._terminal(task, TaskState.FAILED, error)
+        self.outcomes = [o for o in self.outcomes if o[0] is not task]  # it did not run: not a new failure
+        if self.e.alerter is not None:
+            from headwater.engine.alerts import failure_alert
+
+            self.alerts.append(
+                failure_alert(
+                    pipeline_id=self.record.pipeline_id,
+                    run_id=self.record.run_id,
+                    task_id=task.id,
+                    try_number=task.ti.try_number,
+                    error=error,
+                    reason="circuit breaker open",
+                    logical_date=self.record.logical_date,
+                )
+            )
 
     def _rescheduled(self, task: _Task, at: float) -> None:
         """A sensor in reschedule mode found nothing: it waits without holding a slot, then pokes again."""
@@ -732,7 +842,7 @@ class _Run:
         timeout = task.op.options.timeout or 0.0
         error = f"timed out after {timeout:g}s (the try was stopped)"
         self._close_try(attempt, TaskEvent(key=key, kind=EventKind.FAILED, at=now, error=error))
-        self._failed(task, error, task.op.options.retry.is_retryable(TimeoutError()))
+        self._failed(task, error, task.op.options.retry.is_retryable(TimeoutError()), "TimeoutError")
 
     def _find_zombies(self, now: float) -> None:
         """Fail (and retry) running tries whose worker stopped sending heartbeats."""
@@ -807,6 +917,8 @@ class _Run:
             return
         now = self.e.clock.now()
         released = self.released
+        outcomes, self.outcomes = self.outcomes, []
+        transitions: list[object] = []
         self.e.store.write_batch(
             instances=[t.ti for t in self.dirty.values()],
             new_tries=list(self.new_tries.values()),
@@ -816,6 +928,7 @@ class _Run:
             released_slots=released,
             fence=self.lease,
             now=now,
+            extra=(lambda conn: transitions.extend(self._record_outcomes(conn, outcomes, now))) if outcomes else None,
         )
         self.next_renewal = now + self.lease.ttl / 3
         self.dirty.clear()
@@ -828,6 +941,35 @@ class _Run:
         notices, self.notices = self.notices, []
         for task_id, state, try_number, error in notices:
             self.e.listener.task_changed(task_id, state, try_number, error)
+        alerter = self.e.alerter
+        if alerter is not None:
+            from headwater.engine.alerts import circuit_open_alert
+
+            alerts, self.alerts = self.alerts, []
+            alerts += [circuit_open_alert(tr, logical_date=self.record.logical_date) for tr in transitions]  # type: ignore[arg-type]
+            for alert in alerts:
+                alerter.send(alert)
+
+    def _record_outcomes(
+        self, conn: Connection, outcomes: list[tuple[_Task, bool, str | None]], now: float
+    ) -> list[object]:
+        from headwater.store.breakers import record_outcome
+
+        transitions: list[object] = []
+        for task, succeeded, error in outcomes:
+            transition = record_outcome(
+                conn,
+                pipeline_id=self.record.pipeline_id,
+                task_id=task.id,
+                run_id=self.record.run_id,
+                succeeded=succeeded,
+                error=error,
+                threshold=task.op.options.circuit_breaker,
+                now=now,
+            )
+            if transition is not None:
+                transitions.append(transition)
+        return transitions
 
     def _finish(self) -> RunSummary:
         now = self.e.clock.now()

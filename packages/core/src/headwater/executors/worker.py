@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from headwater.executors.base import EventKind, EventSink, TaskEvent, TaskSubmission
-from headwater.model.context import Context, DataInterval, Skip, TaskCancelled
+from headwater.model.context import Context, DataInterval, Reschedule, Skip, TaskCancelled
 from headwater.secrets import MaskingFilter, mask
 
 _FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
@@ -113,6 +113,10 @@ def execute_submission(
             raise TaskCancelled(f"task {key.task_id} was stopped")
         result = encode_result(value, key=f"{key.run_id}/{key.task_id}", store_url=submission.results_url)
         event = TaskEvent(key=key, kind=EventKind.SUCCEEDED, at=now(), result=result)
+    except Reschedule as exc:
+        logger.info("nothing yet: %s", exc)
+        at = now()
+        event = TaskEvent(key=key, kind=EventKind.RESCHEDULED, at=at, reschedule_at=at + exc.delay)
     except Skip as exc:
         logger.info("skipped: %s", exc)
         event = TaskEvent(key=key, kind=EventKind.SKIPPED, at=now(), error=mask(str(exc)) or None)

@@ -17,6 +17,8 @@ tasks:
 
 from __future__ import annotations
 
+import re
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +61,29 @@ def load_yaml(path: Path) -> list[Pipeline]:
     import yaml
 
     try:
-        documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+        documents = [d for d in yaml.load_all(path.read_text(encoding="utf-8"), Loader=_loader()) if d is not None]
     except yaml.YAMLError as exc:
         raise DefinitionError(f"invalid YAML: {exc}", file=str(path)) from None
     return [_build(doc, path) for doc in documents]
+
+
+_SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
+
+
+@cache
+def _loader() -> type[Any]:
+    """YAML's safe loader, except that ``18:30`` stays a string (YAML 1.1 reads it as the number 1110)."""
+    import yaml
+
+    base: Any = yaml.SafeLoader.resolve  # untyped in the stubs
+
+    class Loader(yaml.SafeLoader):
+        def resolve(self, kind: type[Any], value: Any, implicit: Any) -> Any:
+            if kind is yaml.ScalarNode and implicit[0] and _SEXAGESIMAL.fullmatch(value):
+                return "tag:yaml.org,2002:str"  # a time of day such as `deadline: 18:30`
+            return base(self, kind, value, implicit)
+
+    return Loader
 
 
 def _build(doc: object, path: Path) -> Pipeline:

@@ -17,6 +17,14 @@ class Skip(Exception):  # noqa: N818 - reads as `raise Skip("no new files")`
     """Raise inside a task to end it as ``skipped`` (its downstream tasks follow their trigger rules)."""
 
 
+class Reschedule(Exception):  # noqa: N818 - a request, not an error
+    """Raised by a sensor in reschedule mode: nothing yet, poke again in ``delay`` seconds (no slot held)."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(f"poke again in {delay:g}s")
+        self.delay = delay
+
+
 class TaskCancelled(Exception):  # noqa: N818
     """Raised inside a task that was stopped (timeout or shutdown) when it next waits via ``ctx``."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, time, tzinfo
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -16,6 +16,7 @@ from headwater.model.options import check_option_names, resolve_options
 from headwater.model.schedule import cron_expression, parse_date, parse_timezone
 
 if TYPE_CHECKING:
+    from headwater.model.deadline import Deadline
     from headwater.model.operator import Operator
 
 _PIPELINE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")
@@ -69,7 +70,7 @@ class Pipeline:
         default_args: Mapping[str, object] | None = None,
         tags: Sequence[str] = (),
         params: Mapping[str, object] | None = None,
-        deadline: Duration | None = None,
+        deadline: Duration | time | Deadline | None = None,
         description: str | None = None,
     ) -> None:
         if not isinstance(id, str) or not _PIPELINE_ID.match(id):
@@ -86,8 +87,14 @@ class Pipeline:
                 raise DefinitionError(f"schedule: expected a cron string, a preset or None, got {schedule!r}")
             self.start_date = parse_date(start_date, self.tz, what="start_date")
             self.end_date = parse_date(end_date, self.tz, what="end_date")
-            if self.start_date and self.end_date and self.end_date < self.start_date:
-                raise DefinitionError("end_date is before start_date")
+            if self.start_date and self.end_date and self.end_date.timestamp() < self.start_date.timestamp():
+                raise DefinitionError(
+                    f"end_date {self.end_date.isoformat()} is before start_date {self.start_date.isoformat()}"
+                )
+            if self.cron is not None:
+                from headwater.model.timetable import check_schedule
+
+                check_schedule(self.cron, self.tz, self.start_date, self.end_date)
             if not isinstance(catchup, bool):
                 raise DefinitionError(f"catchup: expected True or False, got {catchup!r}")
             self.catchup = catchup
@@ -95,7 +102,11 @@ class Pipeline:
                 raise DefinitionError(f"max_active_runs: expected a whole number >= 1, got {max_active_runs!r}")
             self.max_active_runs = max_active_runs
             self.timeout = None if timeout is None else parse_duration(timeout, what="timeout")
-            self.deadline = None if deadline is None else parse_duration(deadline, what="deadline")
+            self.deadline: Deadline | None = None
+            if deadline is not None:
+                from headwater.model.deadline import Deadline
+
+                self.deadline = Deadline.parse(deadline, self.tz)
             self.default_args = dict(default_args or {})
             check_option_names(self.default_args, where="default_args")
             self.tags = tuple(tags)

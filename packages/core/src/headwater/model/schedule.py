@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, tzinfo
+from functools import lru_cache
 
 from headwater.errors import DefinitionError
 
@@ -18,6 +19,7 @@ PRESETS = {
 }
 
 
+@lru_cache(maxsize=1024)  # a project repeats a few schedules; croniter's parse is the slow part
 def cron_expression(schedule: str) -> str:
     """The cron expression for ``schedule`` (a preset or cron string); raise if invalid."""
     expr = PRESETS.get(schedule.strip().lower(), schedule.strip())
@@ -52,8 +54,10 @@ def parse_date(value: str | date | datetime | None, tz: tzinfo, *, what: str) ->
             value = datetime.fromisoformat(value)
         except ValueError:
             raise DefinitionError(f"{what}: cannot read {value!r} as a date (use YYYY-MM-DD)") from None
+    from headwater.model.timetable import localize  # a local time in a DST gap means the first instant after it
+
     if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=tz)
+        return value if value.tzinfo is not None else localize(value, tz)
     if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=tz)
+        return localize(datetime(value.year, value.month, value.day), tz)
     raise DefinitionError(f"{what}: expected a date, got {value!r}")

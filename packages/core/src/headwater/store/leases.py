@@ -15,15 +15,42 @@ import secrets
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, DateTime, and_, case, func, insert, or_, select, update
 
 from headwater.store import tables as t
 from headwater.store.records import Lease, LeaseLost, RunRecord, TaskInstanceRecord, to_datetime
 from headwater.store.repository import Store, _run_record, _run_row, _ti_row
 
 ACTIVE_RUN_STATES = ("queued", "running")
+
+
+def _now(conn: Connection, now: float) -> Any:
+    """The current time for lease arithmetic: the database server's clock on PostgreSQL.
+
+    Leases are kept on the database's clock, so schedulers on machines whose clocks
+    disagree still agree on when a lease expires. SQLite lives on this machine
+    (and tests inject their clock there): the caller's ``now``.
+    """
+    if conn.dialect.name == "postgresql":
+        return func.clock_timestamp(type_=DateTime(timezone=True))
+    return to_datetime(now)
+
+
+def _expiry(conn: Connection, now: float, ttl: float) -> Any:
+    return _now(conn, now) + timedelta(seconds=ttl)
+
+
+def _db_time(conn: Connection, now: float) -> datetime:
+    """The current time as a value (one query on PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        value: datetime = conn.execute(select(func.clock_timestamp())).scalar_one()
+        return value
+    moment = to_datetime(now)
+    assert moment is not None
+    return moment
 
 
 def new_owner_id() -> str:
@@ -51,7 +78,7 @@ def owner_is_dead(owner: str | None) -> bool:
     return False
 
 
-def _claimable(now: datetime) -> object:
+def _claimable(now: Any) -> ColumnElement[bool]:
     runs = t.runs.c
     return or_(runs.lease_owner.is_(None), runs.lease_expires_at.is_(None), runs.lease_expires_at < now)
 
@@ -63,12 +90,14 @@ def insert_run_if_absent(conn: Connection, run: RunRecord, instances: Sequence[T
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        result = conn.execute(pg_insert(t.runs).values(row).on_conflict_do_nothing(index_elements=["run_id"]))
+        stmt = pg_insert(t.runs).values(row).on_conflict_do_nothing(index_elements=["run_id"])
+        inserted = conn.execute(stmt.returning(t.runs.c.run_id)).first()
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        result = conn.execute(sqlite_insert(t.runs).values(row).on_conflict_do_nothing(index_elements=["run_id"]))
-    if result.rowcount != 1:
+        stmt_lite = sqlite_insert(t.runs).values(row).on_conflict_do_nothing(index_elements=["run_id"])
+        inserted = conn.execute(stmt_lite.returning(t.runs.c.run_id)).first()
+    if inserted is None:
         return False
     if instances:
         conn.execute(insert(t.task_instances), [_ti_row(ti) for ti in instances])
@@ -87,14 +116,13 @@ def take_in(conn: Connection, run_id: str, owner: str, *, now: float, ttl: float
     if row is None:
         return None
     held_by, epoch = row
-    moment = to_datetime(now)
     condition = and_(runs.run_id == run_id, runs.lease_epoch == epoch)
     if not (force or held_by == owner or owner_is_dead(held_by)):
-        condition = and_(condition, _claimable(moment))
+        condition = and_(condition, _claimable(_now(conn, now)))
     result = conn.execute(
         update(t.runs)
         .where(condition)
-        .values(lease_owner=owner, lease_epoch=epoch + 1, lease_expires_at=to_datetime(now + ttl))
+        .values(lease_owner=owner, lease_epoch=epoch + 1, lease_expires_at=_expiry(conn, now, ttl))
     )
     if result.rowcount != 1:
         return None
@@ -107,7 +135,7 @@ def fence(conn: Connection, lease: Lease, now: float) -> None:
     result = conn.execute(
         update(t.runs)
         .where(runs.run_id == lease.run_id, runs.lease_owner == lease.owner, runs.lease_epoch == lease.epoch)
-        .values(lease_expires_at=to_datetime(now + lease.ttl))
+        .values(lease_expires_at=_expiry(conn, now, lease.ttl))
     )
     if result.rowcount != 1:
         raise LeaseLost(lease.run_id)
@@ -143,7 +171,7 @@ def lock_pipeline(conn: Connection, pipeline_id: str, file: str | None = None) -
     cursor = conn.execute(select(p.last_interval_end).where(p.pipeline_id == pipeline_id)).scalar()
     if cursor is not None and cursor.tzinfo is None:
         cursor = cursor.replace(tzinfo=UTC)
-    return cursor  # type: ignore[no-any-return]
+    return cursor
 
 
 def set_cursor(conn: Connection, pipeline_id: str, interval_end: datetime) -> None:
@@ -153,6 +181,15 @@ def set_cursor(conn: Connection, pipeline_id: str, interval_end: datetime) -> No
         .where(p.pipeline_id == pipeline_id)
         .values(last_interval_end=interval_end, updated_at=datetime.now(UTC))
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A run this process now drives; ``resumed`` if another driver had started it."""
+
+    run: RunRecord
+    lease: Lease
+    resumed: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +210,7 @@ def claim_runs(
     pipeline_ids: Sequence[str] | None = None,
     backfill_id: str | None = None,
     max_claims: int = 50,
-) -> list[tuple[RunRecord, Lease]]:
+) -> list[Claim]:
     """Take the leases of runs this process should drive now.
 
     Orphaned running runs (their lease expired or its holder died) are always
@@ -184,8 +221,6 @@ def claim_runs(
     never take the same run nor overshoot a limit.
     """
     runs = t.runs.c
-    moment = to_datetime(now)
-    assert moment is not None
     query = select(runs.pipeline_id).where(runs.state.in_(ACTIVE_RUN_STATES)).distinct()
     if pipeline_ids is not None:
         query = query.where(runs.pipeline_id.in_(list(pipeline_ids)))
@@ -193,7 +228,7 @@ def claim_runs(
         query = query.where(runs.backfill_id == backfill_id)
     with store.engine.connect() as conn:
         candidates = sorted(pid for (pid,) in conn.execute(query))
-    claimed: list[tuple[RunRecord, Lease]] = []
+    claimed: list[Claim] = []
     for pipeline_id in candidates:
         if len(claimed) >= max_claims:
             break
@@ -214,14 +249,16 @@ def _claim_for_pipeline(
     limits: Limits,
     backfill_id: str | None,
     room: int,
-) -> list[tuple[RunRecord, Lease]]:
+) -> list[Claim]:
     runs = t.runs.c
-    moment = to_datetime(now)
+    moment = _db_time(conn, now)
     assert moment is not None
+    # a backfill's runs start in the order it created them (its strategy); others oldest logical date first
+    first = case((runs.lane == "backfill", runs.created_at), else_=runs.logical_date)
     query = (
         select(t.runs)
         .where(runs.pipeline_id == pipeline_id, runs.state.in_(ACTIVE_RUN_STATES))
-        .order_by(runs.logical_date, runs.created_at)
+        .order_by(first, runs.created_at)
     )
     if backfill_id is not None:
         query = query.where(runs.backfill_id == backfill_id)
@@ -231,7 +268,7 @@ def _claim_for_pipeline(
     active: dict[str, int] = {}
     for bucket_name, count in _active_counts(conn, pipeline_id):
         active[bucket_name] = count
-    out: list[tuple[RunRecord, Lease]] = []
+    out: list[Claim] = []
     for run in rows:
         if len(out) >= room:
             break
@@ -256,11 +293,12 @@ def _claim_for_pipeline(
         if lease is None:
             continue
         if not orphan:
-            conn.execute(update(t.runs).where(runs.run_id == run.run_id).values(state="running", started_at=moment))
+            started = to_datetime(now)
+            conn.execute(update(t.runs).where(runs.run_id == run.run_id).values(state="running", started_at=started))
             run.state = "running"
-            run.started_at = moment
+            run.started_at = started
         run.lease_owner, run.lease_epoch = owner, lease.epoch
-        out.append((run, lease))
+        out.append(Claim(run, lease, orphan))
     return out
 
 
@@ -273,6 +311,16 @@ def _active_counts(conn: Connection, pipeline_id: str) -> list[tuple[str, int]]:
         .group_by(runs.lane, bucket)
     ).all()
     return [(f"backfill:{b}" if lane == "backfill" else "default", n) for lane, b, n in rows]
+
+
+def pending_runs(store: Store, pipeline_ids: Sequence[str], *, backfill_id: str | None = None) -> int:
+    """How many runs of these pipelines are queued or running (driven by anyone)."""
+    runs = t.runs.c
+    query = select(func.count()).where(runs.state.in_(ACTIVE_RUN_STATES), runs.pipeline_id.in_(list(pipeline_ids)))
+    if backfill_id is not None:
+        query = query.where(runs.backfill_id == backfill_id)
+    with store.engine.connect() as conn:
+        return int(conn.execute(query).scalar() or 0)
 
 
 # -- schedulers ----------------------------------------------------------------------------------
@@ -298,13 +346,13 @@ def renew(store: Store, owner: str, leases: Sequence[Lease], now: float) -> list
     runs = t.runs.c
     with store.engine.begin() as conn:
         conn.execute(
-            update(t.schedulers).where(t.schedulers.c.scheduler_id == owner).values(heartbeat_at=to_datetime(now))
+            update(t.schedulers).where(t.schedulers.c.scheduler_id == owner).values(heartbeat_at=_now(conn, now))
         )
         for lease in leases:
             result = conn.execute(
                 update(t.runs)
                 .where(runs.run_id == lease.run_id, runs.lease_owner == owner, runs.lease_epoch == lease.epoch)
-                .values(lease_expires_at=to_datetime(now + lease.ttl))
+                .values(lease_expires_at=_expiry(conn, now, lease.ttl))
             )
             if result.rowcount != 1:
                 lost.append(lease.run_id)

@@ -74,9 +74,7 @@ def acquire(
         for pool in sorted({r.pool for r in requests}):
             # Lock the pool's row first: on PostgreSQL a row lock, on SQLite the write lock.
             conn.execute(update(t.pools).where(t.pools.c.name == pool).values(lock=t.pools.c.lock + 1))
-            used = dict(
-                conn.execute(select(s.lane, func.sum(s.slots)).where(s.pool == pool).group_by(s.lane)).all()
-            )
+            used = dict(conn.execute(select(s.lane, func.sum(s.slots)).where(s.pool == pool).group_by(s.lane)).all())
             total = sum(int(v) for v in used.values())
             backfill = int(used.get("backfill", 0))
             limit = limits[pool]

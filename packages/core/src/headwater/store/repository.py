@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from headwater.store import tables as t
 from headwater.store.records import (
@@ -122,6 +122,7 @@ class Store:
         released_slots: Sequence[tuple[str, str, int]] = (),
         fence: Lease | None = None,
         now: float | None = None,
+        extra: Callable[[Connection], None] | None = None,
     ) -> None:
         """Write a batch of state changes in one transaction (the engine's group commit).
 
@@ -177,6 +178,8 @@ class Store:
                 if started is not None:
                     values["started_at"] = to_datetime(started)
                 conn.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(values))
+            if extra is not None:
+                extra(conn)
 
     def results(self, run_id: str) -> dict[str, tuple[str, str]]:
         """``task_id -> (encoding, value)`` for every stored result of a run."""
@@ -204,19 +207,24 @@ class Store:
         return {task_id: statistics.median(values) for task_id, values in samples.items()}
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    """SQLite stores a datetime's wall time without its offset: always write UTC."""
+    return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
+
+
 def _run_row(run: RunRecord) -> dict[str, object]:
     return {
         "run_id": run.run_id,
         "pipeline_id": run.pipeline_id,
         "pipeline_file": run.pipeline_file,
         "state": run.state,
-        "logical_date": run.logical_date,
-        "interval_start": run.interval_start,
-        "interval_end": run.interval_end,
+        "logical_date": _utc(run.logical_date),
+        "interval_start": _utc(run.interval_start),
+        "interval_end": _utc(run.interval_end),
         "params": json.dumps(run.params, default=str),
         "trigger": run.trigger,
         "executor": run.executor,
-        "created_at": run.created_at or datetime.now(UTC),
+        "created_at": _utc(run.created_at) or datetime.now(UTC),
         "started_at": run.started_at,
         "ended_at": run.ended_at,
         "lane": run.lane,

@@ -13,6 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from headwater.config.settings import PoolSetting
 
 from headwater.engine.clock import FakeClock
 from headwater.engine.listener import RunListener, RunSummary, TaskSummary
@@ -55,7 +59,7 @@ def run_pipeline(
     logical_date: datetime | None = None,
     executor: Executor | str = "inline",
     clock: object | None = None,
-    pools: Mapping[str, int] | None = None,
+    pools: Mapping[str, int | PoolSetting] | None = None,
     concurrency: int = 16,
     db: str | None = None,
     listener: RunListener | None = None,

@@ -1,0 +1,42 @@
+"""The ``[scheduler]`` settings table: timings of the long-running scheduler."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class SchedulerSettings(BaseModel):
+    """``[scheduler]`` in headwater.toml. Durations accept seconds or strings like ``"30s"``, ``"5m"``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tick: float = 5.0
+    lease_ttl: float = 30.0
+    heartbeat_timeout: float | None = 60.0
+    parse_interval: float = 10.0
+    shutdown_grace: float = 30.0
+    max_runs: int = Field(default=64, ge=1)
+    backfill_concurrency: int | None = Field(default=None, ge=1)
+    priority: Literal["critical_path", "fifo"] = "critical_path"
+
+    @field_validator("tick", "lease_ttl", "heartbeat_timeout", "parse_interval", "shutdown_grace", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        if value is None or isinstance(value, int | float):
+            return value
+        from headwater.errors import DefinitionError
+        from headwater.model.durations import parse_duration
+
+        try:
+            return parse_duration(value, what="duration")  # type: ignore[arg-type]
+        except DefinitionError as exc:
+            raise ValueError(exc.message) from None
+
+    @field_validator("tick", "lease_ttl", "parse_interval")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be more than 0 seconds")
+        return value

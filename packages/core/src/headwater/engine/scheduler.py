@@ -1,0 +1,401 @@
+"""The scheduler: creates runs from schedules and drives every run it holds the lease of.
+
+One pass (:meth:`Scheduler.step`) re-reads changed pipeline files, creates the
+runs that became due, takes the leases of runs it should drive (queued runs
+within ``max_active_runs``, and runs whose driver died), and starts each in its
+own thread on a shared executor. Between passes it sleeps until the next
+schedule is due, a run finishes, or a signal arrives; the periodic tick is only
+a safety net. Several schedulers may share one database: run creation is
+exactly-once by the run's deterministic id, and leases decide who drives what.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from headwater.config.settings import Project
+from headwater.engine.admission import Admission, pool_limits
+from headwater.engine.clock import Clock, SystemClock
+from headwater.engine.hub import ExecutorHub
+from headwater.engine.listener import NullListener, RunListener, RunSummary
+from headwater.engine.run import RunEngine, new_task_instances, resolve_params
+from headwater.errors import DefinitionError
+from headwater.executors.base import Executor
+from headwater.model.pipeline import Pipeline
+from headwater.model.states import RunState
+from headwater.store.leases import (
+    Limits,
+    claim_runs,
+    insert_run_if_absent,
+    lock_pipeline,
+    new_owner_id,
+    register_scheduler,
+    renew,
+    set_cursor,
+    stop_scheduler,
+)
+from headwater.store.records import Lease, LeaseLost, RunRecord
+from headwater.store.repository import Store
+
+log = logging.getLogger("headwater.scheduler")
+#: At most this many missed intervals get runs per pass (the rest in the next passes).
+CATCHUP_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerOptions:
+    """Timings of the scheduler (all seconds)."""
+
+    tick: float = 5.0  # the safety-net wake-up; real work wakes on events
+    lease_ttl: float = 30.0  # a run whose driver stops renewing is taken over after this
+    heartbeat_timeout: float | None = 60.0  # a running try silent this long is presumed dead
+    parse_interval: float = 10.0  # how often pipeline files are checked for changes
+    shutdown_grace: float = 30.0  # how long running tries may finish on SIGTERM before they are handed back
+    max_runs: int = 64  # runs driven at once by this scheduler
+    backfill_concurrency: int | None = None  # tries of backfill runs at once (default: half the capacity)
+    priority_policy: str = "critical_path"
+
+
+def scheduled_run_id(pipeline_id: str, logical_date: datetime, kind: str = "scheduled") -> str:
+    """The deterministic id of the run for one interval: two schedulers can only ever create it once."""
+    return f"{pipeline_id}-{logical_date.astimezone(UTC).strftime('%Y%m%dT%H%M%S')}-{kind}"
+
+
+@dataclass(slots=True)
+class _Active:
+    run: RunRecord
+    engine: RunEngine
+    thread: threading.Thread
+    lease: Lease
+    summary: RunSummary | None = None
+
+
+@dataclass(slots=True)
+class _Known:
+    pipeline: Pipeline
+    next_check: float = 0.0  # when a run may next become due (epoch seconds)
+    durations: dict[str, float] = field(default_factory=dict)
+
+
+class Scheduler:
+    """Drives the project's schedules and runs until stopped."""
+
+    def __init__(
+        self,
+        project: Project,
+        *,
+        store: Store,
+        executor: Executor,
+        executor_name: str | None = None,
+        clock: Clock | None = None,
+        options: SchedulerOptions | None = None,
+        backfill_id: str | None = None,
+        create_runs: bool = True,
+        pipelines: list[Pipeline] | None = None,
+        listener: Callable[[RunRecord], RunListener] | None = None,
+        on_finished: Callable[[RunRecord, RunSummary], None] | None = None,
+    ) -> None:
+        self.project = project
+        self.store = store
+        self.executor = executor
+        self.executor_name = executor_name or executor.name
+        self.clock = clock or SystemClock()
+        self.options = options or SchedulerOptions()
+        self.backfill_id = backfill_id
+        self.create_runs = create_runs
+        self.owner = new_owner_id()
+        self.listener = listener
+        self.on_finished = on_finished
+        settings = project.settings
+        limits = [c for c in (settings.concurrency, executor.capacity) if c]
+        capacity = min(limits) if limits else None
+        backfill_capacity = self.options.backfill_concurrency or (max(1, capacity // 2) if capacity else None)
+        self.pool_limits = pool_limits(settings.pools)
+        self.hub = ExecutorHub(executor)
+        self.admission = Admission(
+            store=store,
+            owner=self.owner,
+            capacity=capacity,
+            backfill_capacity=backfill_capacity,
+            pools=self.pool_limits,
+        )
+        from headwater.engine.alerts import Alerter
+        from headwater.engine.deadlines import DeadlineWatch
+
+        self.alerter = Alerter.from_settings(settings, background=True)
+        self.deadlines = DeadlineWatch(store, self.alerter.send, self.clock)
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.active: dict[str, _Active] = {}
+        self.finished: list[tuple[RunRecord, RunSummary]] = []
+        self.known: dict[str, _Known] = {}
+        self.load_errors: list[DefinitionError] = []
+        self._fixed = pipelines
+        self._next_parse = 0.0
+        self._next_renewal = 0.0
+        self._lock = threading.Lock()
+        self._registered = False
+
+    # -- lifecycle ------------------------------------------------------------------
+    def run_forever(self, *, exit_when_idle: bool = False) -> None:
+        """Loop until :meth:`stop` (or, with ``exit_when_idle``, until nothing is left to do)."""
+        try:
+            while not self.stopping.is_set():
+                wait = self.step()
+                if exit_when_idle and self.idle():
+                    break
+                self.wake.wait(wait)
+                self.wake.clear()
+        finally:
+            self.shutdown()
+
+    def stop(self) -> None:
+        """Ask the loop to stop (safe from signal handlers and other threads)."""
+        self.stopping.set()
+        self.wake.set()
+
+    def idle(self) -> bool:
+        """No run in flight here and none waiting in the store for this scheduler."""
+        if self.active:
+            return False
+        from headwater.store.leases import pending_runs
+
+        return pending_runs(self.store, list(self.known), backfill_id=self.backfill_id) == 0
+
+    def shutdown(self) -> None:
+        """Let running tries finish (up to the grace period), hand back the rest, give back every lease."""
+        active = list(self.active.values())
+        for item in active:
+            item.engine.request_stop(drain=True)
+        deadline = self.clock.now() + self.options.shutdown_grace
+        for item in active:
+            item.thread.join(max(0.0, deadline - self.clock.now()))
+        for item in active:
+            if item.thread.is_alive():
+                item.engine.request_stop(drain=False)
+        for item in active:
+            item.thread.join(10.0)
+        self._reap()
+        self.hub.shutdown(wait=False)
+        self.alerter.close()
+        if self._registered:
+            stop_scheduler(self.store, self.owner, self.clock.now())
+
+    # -- one pass ---------------------------------------------------------------------
+    def step(self) -> float:
+        """Do everything that is due now; return seconds until the next pass is needed."""
+        now = self.clock.now()
+        if not self._registered:
+            register_scheduler(self.store, self.owner, now)
+            self._registered = True
+            self.hub.start()
+        if now >= self._next_parse:
+            self._load_pipelines()
+            self._next_parse = now + self.options.parse_interval
+        self._reap()
+        if self.create_runs:
+            self._create_due_runs(now)
+        self._claim(now)
+        if now >= self._next_renewal:
+            renew(self.store, self.owner, [], now)  # run leases are renewed by their own commits
+            self._next_renewal = now + self.options.lease_ttl / 3
+        upcoming = [k.next_check for k in self.known.values() if k.next_check > now] if self.create_runs else []
+        upcoming += [self._next_parse, self._next_renewal]
+        if self.backfill_id is None:
+            due = self.deadlines.check({pid: k.pipeline for pid, k in self.known.items()}, now)
+            if due is not None:
+                upcoming.append(due)
+        return max(0.0, min([*upcoming, now + self.options.tick]) - self.clock.now())
+
+    def _load_pipelines(self) -> None:
+        if self._fixed is not None:
+            for pipeline in self._fixed:
+                self.known.setdefault(pipeline.id, _Known(pipeline))
+            return
+        from headwater.loader.files import load_file
+        from headwater.loader.index import pipeline_files
+
+        found: dict[str, Pipeline] = {}
+        errors: list[DefinitionError] = []
+        for path in pipeline_files(self.project.pipelines_dir):
+            try:
+                for pipeline in load_file(path):  # cached by mtime: unchanged files are not re-imported
+                    if pipeline.id in found:
+                        raise DefinitionError(
+                            f"duplicate pipeline id '{pipeline.id}' (also in {found[pipeline.id].file})",
+                            file=str(path),
+                        )
+                    found[pipeline.id] = pipeline
+            except DefinitionError as exc:
+                errors.append(exc)
+        for error in errors:
+            if str(error) not in {str(e) for e in self.load_errors}:
+                log.error("%s", error)
+        self.load_errors = errors
+        for pipeline_id, pipeline in found.items():
+            known = self.known.get(pipeline_id)
+            if known is None or known.pipeline is not pipeline:
+                try:
+                    from headwater.engine.run import check_pools
+
+                    check_pools(pipeline, {n: p.slots for n, p in self.pool_limits.items()})
+                except DefinitionError as exc:
+                    log.error("%s", exc)
+                    continue
+                for warning in starvation_warnings(pipeline, {n: p.slots for n, p in self.pool_limits.items()}):
+                    log.warning("%s", warning)
+                self.known[pipeline_id] = _Known(pipeline)
+        for pipeline_id in list(self.known):
+            if pipeline_id not in found:
+                del self.known[pipeline_id]
+
+    def _create_due_runs(self, now: float) -> None:
+        from headwater.model.timetable import Timetable
+
+        moment = datetime.fromtimestamp(now, UTC)
+        for known in self.known.values():
+            pipeline = known.pipeline
+            if known.next_check > now:
+                continue
+            timetable = Timetable.for_pipeline(pipeline)
+            if timetable is None:
+                known.next_check = float("inf")
+                continue
+            with self.store.engine.begin() as conn:
+                cursor = lock_pipeline(conn, pipeline.id, pipeline.file)
+                intervals = timetable.due(moment, cursor, catchup=pipeline.catchup, limit=CATCHUP_BATCH)
+                for interval in intervals:
+                    record = RunRecord(
+                        run_id=scheduled_run_id(pipeline.id, interval.start),
+                        pipeline_id=pipeline.id,
+                        pipeline_file=pipeline.file,
+                        state=RunState.QUEUED,
+                        logical_date=interval.start,
+                        interval_start=interval.start,
+                        interval_end=interval.end,
+                        params=resolve_params(pipeline, {}),
+                        trigger="schedule",
+                        executor=self.executor_name,
+                        created_at=moment,
+                    )
+                    if insert_run_if_absent(conn, record, new_task_instances(pipeline, record.run_id)):
+                        log.info("created run %s for %s", record.run_id, interval.start.isoformat())
+                if intervals:
+                    set_cursor(conn, pipeline.id, intervals[-1].end)
+            if len(intervals) >= CATCHUP_BATCH:
+                known.next_check = now  # more to catch up: the next pass continues
+                continue
+            due_at = timetable.next_due_time(moment, intervals[-1].end if intervals else cursor)
+            known.next_check = due_at.timestamp() if due_at is not None else float("inf")
+
+    def _claim(self, now: float) -> None:
+        room = self.options.max_runs - len(self.active)
+        if room <= 0 or self.stopping.is_set() or not self.known:
+            return
+        limits = Limits(
+            max_active_runs={pid: k.pipeline.max_active_runs for pid, k in self.known.items()},
+            backfill_parallelism=self._backfill_parallelism(),
+        )
+        claims = claim_runs(
+            self.store,
+            self.owner,
+            now=now,
+            ttl=self.options.lease_ttl,
+            limits=limits,
+            pipeline_ids=list(self.known),
+            backfill_id=self.backfill_id,
+            max_claims=room,
+        )
+        for claim in claims:
+            self._start(claim.run, claim.lease, claim.resumed)
+
+    def _backfill_parallelism(self) -> dict[str, int]:
+        from headwater.store.backfills import active_parallelism
+
+        return active_parallelism(self.store)
+
+    def _start(self, record: RunRecord, lease: Lease, resumed: bool) -> None:
+        known = self.known[record.pipeline_id]
+        if not known.durations:
+            known.durations = self.store.typical_durations(record.pipeline_id)
+        settings = self.project.settings
+        engine = RunEngine(
+            known.pipeline,
+            self.store,
+            self.executor,
+            executor_name=self.executor_name,
+            pools=settings.pools,
+            concurrency=settings.concurrency,
+            clock=self.clock,
+            listener=self.listener(record) if self.listener else NullListener(),
+            logs_dir=self.project.path(settings.logs),
+            results_url=str(self.project.path(settings.results)),
+            hub=self.hub,
+            admission=self.admission,
+            owner=self.owner,
+            lease_ttl=self.options.lease_ttl,
+            heartbeat_timeout=self.options.heartbeat_timeout,
+            durations=known.durations,
+            priority_policy=self.options.priority_policy,
+            alerter=self.alerter,
+        )
+        item = _Active(record, engine, threading.Thread(), lease)
+        item.thread = threading.Thread(
+            target=self._drive, args=(item, resumed), name=f"headwater-run-{record.run_id}", daemon=True
+        )
+        with self._lock:
+            self.active[record.run_id] = item
+        log.info("%s run %s", "resuming" if resumed else "starting", record.run_id)
+        item.thread.start()
+
+    def _drive(self, item: _Active, resumed: bool) -> None:
+        try:
+            item.summary = item.engine.run(item.run, resumed=resumed, lease=item.lease)
+        except LeaseLost as exc:
+            log.warning("%s", exc)
+        except Exception:
+            log.exception("run %s stopped on an internal error; another pass will resume it", item.run.run_id)
+            from headwater.store.leases import release
+
+            with contextlib.suppress(Exception):  # otherwise the lease simply expires
+                release(self.store, item.lease)
+        finally:
+            self.wake.set()
+
+    def _reap(self) -> None:
+        with self._lock:
+            done = [item for item in self.active.values() if not item.thread.is_alive()]
+            for item in done:
+                del self.active[item.run.run_id]
+        for item in done:
+            if item.summary is not None:
+                self.finished.append((item.run, item.summary))
+                log.info("run %s finished: %s", item.run.run_id, item.summary.state)
+                if self.on_finished is not None:
+                    self.on_finished(item.run, item.summary)
+
+
+def starvation_warnings(pipeline: Pipeline, pools: dict[str, int]) -> list[str]:
+    """Configurations that could still starve: more blocking (poke-mode) sensors in a pool than it has slots.
+
+    A sensor in ``poke`` mode holds its slot while it waits; if as many of them can
+    wait at once as the pool has slots, the tasks they wait for can never get one.
+    ``mode="reschedule"`` releases the slot between pokes.
+    """
+    warnings = []
+    for pool, slots in pools.items():
+        members = [op for op in pipeline.tasks.values() if op.options.pool == pool]
+        blocking = [op for op in members if getattr(op, "blocks_slot", False)]
+        if blocking and len(blocking) >= slots and len(members) > len(blocking):
+            names = ", ".join(op.task_id for op in blocking[:5])
+            warnings.append(
+                f"pipeline '{pipeline.id}' ({pipeline.file}): {len(blocking)} sensor(s) in poke mode ({names}) can "
+                f"hold all {slots} slot(s) of pool {pool!r} while other tasks of the pool wait for one: "
+                "use mode='reschedule' or a larger pool"
+            )
+    return warnings
