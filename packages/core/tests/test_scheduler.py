@@ -266,3 +266,35 @@ def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("HEADWATER_") and name not in ("HEADWATER_TEST_DB", "HEADWATER_REQUIRE_SERVICES"):
             monkeypatch.delenv(name)
+
+
+def test_a_manual_trigger_with_params_is_queued_for_the_scheduler(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from headwater.cli.app import cli
+
+    source = """
+    from headwater import Pipeline, task
+
+    @task
+    def greet(ctx):
+        return f"hello {ctx.params['who']}"
+
+    with Pipeline("manual", params={"who": "world"}):
+        greet()
+    """
+    root = _project(tmp_path, "sqlite:///.headwater/hw.db", {"manual": source})
+    result = CliRunner().invoke(cli, ["--project", str(root), "run", "manual", "--queue", "-p", "who=ops"])
+    assert result.exit_code == 0, result.output
+    scheduler, store = _scheduler(root, FakeClock())
+    try:
+        with store.engine.connect() as conn:
+            [(state, owner)] = conn.execute(select(t.runs.c.state, t.runs.c.lease_owner)).all()
+        assert (state, owner) == ("queued", None)  # nothing ran: it waits for a scheduler
+        _drain(scheduler)
+        [(run_id, state, trigger)] = _runs(store)
+        assert (state, trigger) == ("success", "manual")
+        assert store.results(run_id)["greet"][1] == '"hello ops"'
+    finally:
+        scheduler.shutdown()
+        store.close()

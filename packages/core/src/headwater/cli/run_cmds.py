@@ -71,6 +71,12 @@ def _show_alerts() -> None:
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Set a param (repeatable).")
 @click.option("--executor", help="Executor to use (default: the `executor` setting).")
 @click.option("--run-id", help="Resume this run: tasks that succeeded are not run again.")
+@click.option(
+    "--queue",
+    "queue_only",
+    is_flag=True,
+    help="Only create the run and leave it to `headwater scheduler` (prints the run id).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No live progress; only the summary.")
 @click.pass_context
 @reports_errors
@@ -82,6 +88,7 @@ def run(
     params: tuple[str, ...],
     executor: str | None,
     run_id: str | None,
+    queue_only: bool,
     quiet: bool,
 ) -> None:
     """Run TARGET (a pipeline file, a pipeline id, or the id of a run to resume) once."""
@@ -116,6 +123,18 @@ def run(
         raise UsageError("a resumed run keeps its date and params: drop --date and -p")
     check_pools(pipeline, {name: p.slots for name, p in pool_limits(project.settings.pools).items()})
     resolve_params(pipeline, parsed_params)
+    if queue_only:
+        if resume is not None:
+            raise UsageError("--queue creates a new run; a run to resume is taken over by the scheduler by itself")
+        from headwater.engine.launch import queue_run
+
+        store = open_store(project)
+        try:
+            record = queue_run(project, pipeline, store, params=parsed_params, logical_date=logical_date)
+        finally:
+            store.close()
+        click.echo(f"queued run {record.run_id}: `headwater scheduler` will start it")
+        return
     _show_alerts()
     store = open_store(project)
     try:

@@ -12,6 +12,7 @@ from headwater.engine.run import RunEngine
 from headwater.errors import UsageError
 from headwater.executors.base import Executor
 from headwater.model.pipeline import Pipeline
+from headwater.store.records import RunRecord
 from headwater.store.repository import Store
 
 
@@ -38,6 +39,21 @@ def load_executor(name: str, *, parallelism: int | None = None) -> Executor:
 
     cls = get_manager().resolve_class(Kind.EXECUTOR, name, Executor)  # type: ignore[type-abstract]
     return cls(parallelism=parallelism)
+
+
+def queue_run(
+    project: Project,
+    pipeline: Pipeline,
+    store: Store,
+    *,
+    params: Mapping[str, object] | None = None,
+    logical_date: datetime | None = None,
+) -> RunRecord:
+    """Create a manual run for the scheduler to start (nobody holds its lease yet)."""
+    from headwater.executors.inline import InlineExecutor
+
+    engine = RunEngine(pipeline, store, InlineExecutor(), pools=project.settings.pools)
+    return engine.create_run(params=params, logical_date=logical_date, leased=False)
 
 
 def run_pipeline(

@@ -91,6 +91,7 @@ class _Task:
     attempt: TryRecord | None = None
     deadline: float | None = None
     last_seen: float | None = None
+    first_poke: float | None = None  # engine time of a reschedule-mode sensor's first poke
 
     @property
     def id(self) -> str:
@@ -162,8 +163,13 @@ class RunEngine:
         logical_date: datetime | None = None,
         run_id: str | None = None,
         trigger: str = "manual",
+        leased: bool = True,
     ) -> RunRecord:
-        """Record a new run with every task ``scheduled`` (one transaction)."""
+        """Record a new run with every task ``scheduled`` (one transaction).
+
+        With ``leased`` (the default) this engine holds the run's lease and drives it
+        with :meth:`run`; without, the run waits, queued, for a scheduler to take it.
+        """
         now = self.clock.now()
         interval = manual_interval(self.pipeline, logical_date, now)
         date = interval.start if self.pipeline.cron else interval.end
@@ -180,9 +186,9 @@ class RunEngine:
             trigger=trigger,
             executor=self.executor_name,
             created_at=datetime.fromtimestamp(now, UTC),
-            lease_owner=self.owner,
-            lease_epoch=1,
-            lease_expires_at=to_datetime(now + self.lease_ttl),
+            lease_owner=self.owner if leased else None,
+            lease_epoch=1 if leased else 0,
+            lease_expires_at=to_datetime(now + self.lease_ttl) if leased else None,
         )
         self.store.create_run(record, new_task_instances(self.pipeline, record.run_id))
         return record
@@ -695,6 +701,11 @@ class _Run:
                 self.next_zombie_check = now + self.e.heartbeat_timeout / 4
             return
         self._release(task, event.key)
+        if event.kind is EventKind.RESCHEDULED:
+            # The worker's clock says when; the delay is what counts on this engine's clock.
+            delay = max((event.reschedule_at or event.at) - event.at, 0.0)
+            self._rescheduled(task, attempt, event, now + delay)
+            return
         self._close_try(attempt, event)
         if event.kind is EventKind.SUCCEEDED:
             if event.result is not None:
@@ -704,8 +715,6 @@ class _Run:
             self._terminal(task, TaskState.SUCCESS)
         elif event.kind is EventKind.SKIPPED:
             self._terminal(task, TaskState.SKIPPED, event.error)
-        elif event.kind is EventKind.RESCHEDULED:
-            self._rescheduled(task, event.reschedule_at or now)
         else:
             self._failed(task, event.error or "failed", event.retryable, event.error_type)
 
@@ -803,14 +812,19 @@ class _Run:
                 )
             )
 
-    def _rescheduled(self, task: _Task, at: float) -> None:
+    def _rescheduled(self, task: _Task, attempt: TryRecord, event: TaskEvent, at: float) -> None:
         """A sensor in reschedule mode found nothing: it waits without holding a slot, then pokes again."""
         ti = task.ti
         wait_timeout = getattr(task.op, "wait_timeout", None)
         now = self.e.clock.now()
-        if isinstance(wait_timeout, float) and ti.started_at is not None and at - ti.started_at > wait_timeout:
-            self._failed(task, f"SensorTimeout: condition not met within {wait_timeout:g}s", False)
+        if task.first_poke is None:
+            task.first_poke = task.last_seen or now
+        if isinstance(wait_timeout, float) and at - task.first_poke > wait_timeout:
+            error = f"SensorTimeout: condition not met within {wait_timeout:g}s"
+            self._close_try(attempt, TaskEvent(key=event.key, kind=EventKind.FAILED, at=event.at, error=error))
+            self._failed(task, error, task.op.options.retry.is_retryable(TimeoutError()), "SensorTimeout")
             return
+        self._close_try(attempt, event)
         ti.max_tries += 1  # a poke that found nothing is not a failed try
         ti.state = TaskState.UP_FOR_RESCHEDULE
         ti.next_try_at = max(at, now)
