@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import itertools
 import queue
 from collections.abc import Mapping
 from pathlib import Path
@@ -125,7 +126,7 @@ def _makespan(policy: str, tmp_path: Path) -> tuple[float, list[str]]:
         for i in range(6):
             PythonOperator(f"short{i}", fn=noop)
         chain = [PythonOperator(f"chain{i}", fn=noop) for i in range(4)]
-        for up, down in zip(chain, chain[1:], strict=False):
+        for up, down in itertools.pairwise(chain):
             up >> down
     remember(p)
     clock = SimulatedClock(start=1_000_000.0)
