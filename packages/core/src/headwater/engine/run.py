@@ -92,6 +92,7 @@ class _Task:
     deadline: float | None = None
     last_seen: float | None = None
     first_poke: float | None = None  # engine time of a reschedule-mode sensor's first poke
+    error: str | None = None  # why the task failed for good
 
     @property
     def id(self) -> str:
@@ -544,6 +545,7 @@ class _Run:
     def _terminal(self, task: _Task, state: TaskState, error: str | None = None) -> None:
         now = self.e.clock.now()
         task.decided = True
+        task.error = error
         task.ti.state = state
         task.ti.next_try_at = None
         task.ti.ended_at = now
@@ -688,7 +690,7 @@ class _Run:
             attempt.started_at = event.at
             attempt.heartbeat_at = event.at
             if task.ti.started_at is None:
-                task.ti.started_at = event.at
+                task.ti.started_at = now  # the engine's clock: task instance times and budgets use it
             self._touch_try(attempt)
             self._mark(task)
             timeout = task.op.options.timeout
@@ -996,11 +998,11 @@ class _Run:
 
     def _summary(self, state: str, now: float) -> RunSummary:
         run_started = to_timestamp(self.record.started_at) if self.resumed else self.started_at
-        # A failed task's last try is the one this engine ran: its error is already in memory.
+        # A failed task's error is already in memory: why it failed for good, else its last try's.
         errors = {
-            t.id: t.attempt.error
+            t.id: t.error or (t.attempt.error if t.attempt else None)
             for t in self.tasks.values()
-            if t.ti.state == TaskState.FAILED and t.attempt is not None and t.attempt.error
+            if t.ti.state == TaskState.FAILED
         }
         return RunSummary(
             run_id=self.record.run_id,
