@@ -5,13 +5,14 @@ from __future__ import annotations
 import heapq
 import itertools
 import queue
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
-from headwater import Pipeline, PythonOperator, task
+from headwater import Context, Pipeline, PythonOperator, TaskCancelled, task
 from headwater.builtins.sensors import FileSensor
 from headwater.engine.clock import FakeClock
 from headwater.engine.run import RunEngine
@@ -225,3 +226,31 @@ def test_a_late_result_from_a_timed_out_try_is_rejected() -> None:
     states = [(t.try_number, t.state) for t in result.tries["slow"]]
     assert states == [(1, "failed"), (2, "failed")]
     assert "second try fails" in (result.summary.task("slow").error or "")
+
+
+def test_a_run_over_its_timeout_is_failed_and_its_tasks_stopped() -> None:
+    stopped: list[bool] = []
+
+    @task
+    def endless(ctx: Context) -> None:
+        try:
+            ctx.wait(60)
+        except TaskCancelled:  # raised at once when the try is stopped
+            stopped.append(True)
+            raise
+
+    @task
+    def never(ctx: Context) -> None:
+        raise AssertionError("must not run")
+
+    with Pipeline("run_timeout", timeout="1s") as p:
+        endless() >> never()
+    result = run_pipeline(p, executor=LocalExecutor(parallelism=2))
+    assert not result.ok
+    assert result.summary.task("endless").state == "failed"
+    assert "the run timed out after 1s" in (result.summary.task("endless").error or "")
+    assert result.summary.task("never").state == "upstream_failed"
+    deadline = time.monotonic() + 10
+    while not stopped and time.monotonic() < deadline:  # the stop reaches the thread asynchronously
+        time.sleep(0.01)
+    assert stopped == [True]
