@@ -461,7 +461,10 @@ def write_scheduler_results(results: list[SchedulerResult], e: Env, runs: int, l
     for r in all_results:
         if r.info:
             keys = dict.fromkeys(k for info in r.info for k in info)
-            parts = [f"{k} {' / '.join(str(info.get(k, '-')) for info in r.info)}" for k in keys]
+            parts = []
+            for k in keys:
+                values = [str(info.get(k, "-")) for info in r.info]
+                parts.append(f"{k} {values[0] if len(set(values)) == 1 else ' / '.join(values)}")
             notes.append(f"- {r.key} (per run): {'; '.join(parts)}")
     body = "\n".join(
         [
@@ -623,6 +626,8 @@ def profile(keys: list[str], e: Env, top: int) -> None:
             prof = Path(f"{out}.{part}.prof")
             if prof.exists():
                 sections += [f"#### {label}", "", hotspots(prof, top, workers=part == "workers")]
+    if not sections:
+        return
     body = "\n".join(
         [
             "## Profiles",
@@ -715,8 +720,9 @@ def main() -> int:
         print(scheduler_table(scheduler_results))
     if not args.no_write and scheduler_results:
         write_scheduler_results(scheduler_results, e, args.runs, load_before)
-    if profiled:
+    if any(k.startswith("W") for k in profiled):
         profile([k for k in profiled if k.startswith("W")], e, args.top)
+    if any(k.startswith("S") for k in profiled):
         profile_scheduler([k for k in profiled if k.startswith("S")], e, args.top)
     if not args.no_write:
         print(f"wrote {RESULTS.relative_to(HERE.parent)}")

@@ -87,8 +87,8 @@ def p95(values: list[float]) -> float:
 
 # -- profiling --------------------------------------------------------------------------------------------------
 class Profiler:
-    """cProfile for the timed parts only: the main thread between resume() and pause(), and every thread
-    started while profiling is on (benchmarks/driver.py's approach, for one part of a process)."""
+    """cProfile for the timed parts only: the main thread inside ``timed()`` blocks, and every thread started
+    inside one (benchmarks/driver.py's approach, applied to part of a process)."""
 
     def __init__(self, out: str | None) -> None:
         self.out = out
@@ -292,7 +292,8 @@ def drain(sched: Scheduler, timeout: float = 120.0) -> None:
 def s1(db_kind: str, profiler: Profiler) -> Report:
     """One tick over 1,000 pipelines and 100,000 stored task instances: idle (nothing due, files not checked),
     re-scan (nothing due; the 1,000 unchanged files are checked and the heartbeat renewed), and due
-    (about ten runs become due: the tick checks files, creates them, claims them and starts their threads)."""
+    (about ten runs become due: the tick creates them, claims them and starts their threads; the file
+    check falls in an unmeasured tick just before)."""
     from headwater.engine.clock import FakeClock
     from headwater.engine.launch import load_executor
     from headwater.engine.scheduler import Scheduler
@@ -305,7 +306,8 @@ def s1(db_kind: str, profiler: Profiler) -> Report:
         project = make_project(root.name, url, {f"p{i:04d}.py": s1_file(i) for i in range(S1_PIPELINES)})
         store = open_store(project)
         began = time.perf_counter()
-        report.info["stored"] = s1_history(store, project.root)
+        stored = s1_history(store, project.root)
+        report.info["stored"] = ", ".join(f"{n:,} {name}" for name, n in stored.items())
         report.info["setup_insert_s"] = round(time.perf_counter() - began, 2)
 
         clock = FakeClock(start=S1_NOW.timestamp())
@@ -399,30 +401,14 @@ def layered_file(pipeline_id: str, layers: int, width: int, max_active_runs: int
 
 
 def queue_runs(store: Store, project: Project, pipeline_id: str, count: int) -> list[str]:
-    """Insert ``count`` queued runs nobody holds (as a trigger does); the scheduler claims them in order."""
-    from headwater.engine.run import new_task_instances
+    """Queue ``count`` manual runs nobody holds yet (``headwater run --queue``), one minute apart in logical
+    date: the scheduler claims them oldest first."""
+    from headwater.engine.launch import queue_run
     from headwater.loader.files import load_file
-    from headwater.store.records import RunRecord
 
     (pipeline,) = load_file(project.pipelines_dir / f"{pipeline_id}.py")
     base = datetime(2026, 11, 25, tzinfo=UTC)
-    run_ids = []
-    for n in range(count):
-        date = base + timedelta(minutes=n)
-        record = RunRecord(
-            run_id=f"{pipeline_id}-{n:04d}",
-            pipeline_id=pipeline_id,
-            pipeline_file=pipeline.file,
-            state="queued",
-            logical_date=date,
-            interval_start=date,
-            interval_end=date,
-            trigger="manual",
-            created_at=date,
-        )
-        store.create_run(record, new_task_instances(pipeline, record.run_id))
-        run_ids.append(record.run_id)
-    return run_ids
+    return [queue_run(project, pipeline, store, logical_date=base + timedelta(minutes=n)).run_id for n in range(count)]
 
 
 def drive(project: Project, store: Store, executor_name: str, max_runs: int, profiler: Profiler) -> Scheduler:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import queue
 import re
 import socket
@@ -21,6 +22,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select, update
 
 from headwater.cli.app import cli
+from headwater.cli.backfill_cmd import PlainBackfillProgress
 from headwater.config.settings import Project, load_project
 from headwater.engine.backfill import (
     BackfillRunner,
@@ -32,7 +34,7 @@ from headwater.engine.backfill import (
 from headwater.engine.clock import FakeClock
 from headwater.engine.launch import load_executor, open_store
 from headwater.engine.listener import RunSummary
-from headwater.engine.scheduler import Scheduler, scheduled_run_id
+from headwater.engine.scheduler import Scheduler, SchedulerOptions, scheduled_run_id
 from headwater.errors import UsageError
 from headwater.executors.base import EventSink, Executor, ExecutorHealth, TaskKey, TaskSubmission
 from headwater.executors.worker import execute_submission
@@ -406,11 +408,22 @@ def test_an_interrupted_backfill_resumes_and_runs_each_interval_once(tmp_path: P
             if len(finished) == 3:
                 runner.stop()  # as Ctrl-C does
 
+        shown = io.StringIO()
         runner = BackfillRunner(
-            project, pipeline, record, store=store, executor=load_executor("inline"), on_finished=stop_after_three
+            project,
+            pipeline,
+            record,
+            store=store,
+            executor=load_executor("inline"),
+            progress=PlainBackfillProgress(pipeline, out=shown),
+            on_finished=stop_after_three,
         )
         outcome = runner.run()
         assert not outcome.finished and 3 <= outcome.completed < 10
+        assert shown.getvalue().startswith(
+            f"backfill {record.backfill_id} of daily: 10 of 10 run(s) to go, 3 at a time, oldest-first\n"
+        )
+        assert re.search(r"^\[\s*[\d.]+s\]\s+3/10 success ", shown.getvalue(), re.M), shown.getvalue()
         assert backfills.get(store, record.backfill_id).state == "running"  # type: ignore[union-attr]
         # As if a process that had just claimed one more run were killed -9: it holds a lease that never expires.
         queued = [r for r in _runs(store, record.backfill_id) if r.state == "queued"]
@@ -428,6 +441,8 @@ def test_an_interrupted_backfill_resumes_and_runs_each_interval_once(tmp_path: P
     finally:
         store.close()
     done_before = len(proj.lines())
+    dry = proj.invoke("backfill", "daily", "--start", "2026-01-01", "--end", "2026-01-10", "--dry-run")
+    assert f"an unfinished backfill {record.backfill_id} of this range exists" in dry.stdout
 
     result = proj.invoke("backfill", "daily", "--start", "2026-01-01", "--end", "2026-01-10")
     assert result.exit_code == 0, result.output
@@ -541,7 +556,11 @@ def test_a_scheduled_run_starts_on_time_while_a_backfill_holds_its_whole_budget(
             lock_pipeline(conn, held.id, held.file)
             set_cursor(conn, held.id, _day("2025-04-01"))
         # concurrency 4: the backfill lane may run 2 tries at once, scheduled runs the rest
-        scheduler = Scheduler(project, store=store, executor=ThreadExecutor(), clock=clock, pipelines=[held, hourly])
+        # the test moves the clock by 30 minutes at once: leases must outlive that jump
+        options = SchedulerOptions(lease_ttl=86400)
+        scheduler = Scheduler(
+            project, store=store, executor=ThreadExecutor(), clock=clock, options=options, pipelines=[held, hourly]
+        )
         ran_to_the_end = False
         try:
             scheduler.step()
@@ -556,7 +575,7 @@ def test_a_scheduled_run_starts_on_time_while_a_backfill_holds_its_whole_budget(
             scheduler.step()
             scheduled = store.get_run(scheduled_run_id("hourly", _day("2026-01-01T00:00")))
             assert scheduled is not None and scheduled.trigger == "schedule" and scheduled.lane == "default"
-            assert scheduled.state == "running"  # created and started in the pass it became due
+            assert scheduled.state != "queued"  # created and started in the pass it became due
             _wait_for(lambda: proj.lines("ticks.txt") == ["2026-01-01T00:00:00+00:00"], "the scheduled task to run")
             assert store.tries(scheduled.run_id)[0].task_id == "tick"
             # ... while the backfill still holds its budget: the same five runs in flight, two tries, none done

@@ -298,3 +298,27 @@ def test_a_manual_trigger_with_params_is_queued_for_the_scheduler(tmp_path: Path
     finally:
         scheduler.shutdown()
         store.close()
+
+
+def test_a_run_left_queued_by_a_process_that_died_is_taken_over(tmp_path: Path) -> None:
+    """``headwater run`` killed right after creating its run: the scheduler starts the run itself."""
+    import socket
+    import subprocess
+    import sys
+
+    from headwater.engine.run import RunEngine
+
+    root = _project(tmp_path, "sqlite:///.headwater/hw.db", {"p": _hourly("hourly")})
+    scheduler, store = _scheduler(root, FakeClock(_at("2026-01-01T00:30:00")))
+    try:
+        scheduler.step()  # loads the pipeline (nothing is due yet)
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        owner = f"{socket.gethostname()}:{int(dead.stdout)}:gone"
+        pipeline = scheduler.known["hourly"].pipeline
+        engine = RunEngine(pipeline, store, InlineExecutor(), clock=FakeClock(_at("2026-01-01T00:30:00")), owner=owner)
+        record = engine.create_run(logical_date=datetime(2025, 12, 31, tzinfo=UTC))
+        _drain(scheduler)
+        assert (record.run_id, "success", "manual") in _runs(store)
+    finally:
+        scheduler.shutdown()
+        store.close()

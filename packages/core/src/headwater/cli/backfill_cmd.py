@@ -71,12 +71,16 @@ class _Counts:
         self.success = states.get("success", 0)
         self.failed = states.get("failed", 0)
 
-    def finish(self, run: RunRecord, summary: RunSummary) -> None:
+    def finish(self, run: RunRecord, summary: RunSummary) -> bool:
+        """Count a run that stopped; False if it did not end (handed back on a stop, it resumes later)."""
         self.running.pop(run.run_id, None)
-        if summary.ok:
+        if summary.state == "success":
             self.success += 1
-        else:
+        elif summary.state == "failed":
             self.failed += 1
+        else:
+            return False
+        return True
 
 
 def _failure(summary: RunSummary) -> str:
@@ -115,8 +119,11 @@ class PlainBackfillProgress:
 
     def run_finished(self, run: RunRecord, summary: RunSummary) -> None:
         c = self.counts
-        c.finish(run, summary)
         elapsed = time.monotonic() - c.start
+        if not c.finish(run, summary):
+            self.out.write(f"[{elapsed:7.2f}s] handed back {_when(run.logical_date, c.pipeline)} (it resumes later)\n")
+            self.out.flush()
+            return
         line = (
             f"[{elapsed:7.2f}s] {c.done:>{len(str(c.total))}}/{c.total} {summary.state:<7} "
             f"{_when(run.logical_date, c.pipeline)}  {format_duration(summary.duration)}"
@@ -171,8 +178,7 @@ class LiveBackfillProgress:
         self.counts.running[run.run_id] = run.logical_date
 
     def run_finished(self, run: RunRecord, summary: RunSummary) -> None:
-        self.counts.finish(run, summary)
-        if not summary.ok:
+        if self.counts.finish(run, summary) and not summary.ok:
             self.failures.append(f"failed {_when(run.logical_date, self.counts.pipeline)}: {_failure(summary)}")
 
     def finished(self, outcome: BackfillOutcome) -> None:
@@ -183,8 +189,8 @@ def print_outcome(outcome: BackfillOutcome, pipeline: Pipeline, out: TextIO | No
     """The summary: total, completed, failed, skipped, duration, and the failed runs."""
     out = out or sys.stdout
     b = outcome.backfill
-    verdict = "interrupted" if not outcome.finished else "succeeded" if outcome.ok else "FAILED"
-    out.write(f"backfill {b.backfill_id} of {b.pipeline_id} {verdict} in {format_duration(outcome.duration)}\n")
+    verdict = "interrupted after" if not outcome.finished else "succeeded in" if outcome.ok else "FAILED in"
+    out.write(f"backfill {b.backfill_id} of {b.pipeline_id} {verdict} {format_duration(outcome.duration)}\n")
     out.write(
         f"  total      {b.total} interval(s), {_when(b.range_start, pipeline)} .. {_when(b.range_end, pipeline)}\n"
     )

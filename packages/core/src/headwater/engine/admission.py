@@ -10,6 +10,7 @@ another process are noticed by the run's periodic re-check.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -57,7 +58,9 @@ class Admission:
         self.backfill_capacity = backfill_capacity
         self.pools = dict(pools or {})
         self._running = {"default": 0, BACKFILL: 0}
-        self._waiters: dict[str, Callable[[], None]] = {}
+        # runs waiting for capacity (woken one at a time, oldest first) and for pool slots (woken all)
+        self._waiters: OrderedDict[str, Callable[[], None]] = OrderedDict()
+        self._pool_waiters: dict[str, Callable[[], None]] = {}
         self._lock = threading.Lock()
         self._synced = False
 
@@ -74,12 +77,24 @@ class Admission:
             return True
 
     def finished(self, lane: str, *, wake: bool = True) -> None:
-        """A try of ``lane`` ended (or never started): its capacity is free again."""
+        """A try of ``lane`` ended (or never started): its capacity is free again (one waiting run is woken)."""
         with self._lock:
             self._running[lane] -= 1
-            waiters = list(self._waiters.values()) if wake else []
-        for callback in waiters:
-            callback()
+        if wake:
+            self.pass_on()
+
+    def pass_on(self) -> None:
+        """Wake the longest-waiting run if there is capacity for it.
+
+        A woken run that no longer needs the capacity calls this again (from its next
+        dispatch), so a free slot is never left idle while another run waits.
+        """
+        with self._lock:
+            total = sum(self._running.values())
+            if not self._waiters or (self.capacity is not None and total >= self.capacity):
+                return
+            _, callback = self._waiters.popitem(last=False)
+        callback()
 
     def acquire_slots(self, requests: Sequence[SlotRequest], now: float) -> list[SlotRequest]:
         """Lease pool slots for as many requests as fit (one transaction)."""
@@ -93,14 +108,19 @@ class Admission:
     def slots_released(self) -> None:
         """Slots were given back (their release is committed): wake the runs waiting for them."""
         with self._lock:
-            waiters = list(self._waiters.values())
+            waiters = list(self._pool_waiters.values())
         for callback in waiters:
             callback()
 
-    def subscribe(self, run_id: str, wake: Callable[[], None]) -> None:
+    def subscribe(self, run_id: str, wake: Callable[[], None], *, pools: bool = False) -> None:
+        """Wake ``run_id`` when capacity (or, with ``pools``, a pool slot) frees up; capacity wake-ups are one-shot."""
         with self._lock:
-            self._waiters[run_id] = wake
+            if pools:
+                self._pool_waiters[run_id] = wake
+            elif run_id not in self._waiters:
+                self._waiters[run_id] = wake
 
     def unsubscribe(self, run_id: str) -> None:
         with self._lock:
             self._waiters.pop(run_id, None)
+            self._pool_waiters.pop(run_id, None)

@@ -173,21 +173,23 @@ def plan_backfill(
     def show(moment: datetime) -> str:
         return format_moment(moment, pipeline)
 
-    if end < start:
+    # Compare instants: datetimes in one zone compare by wall time, which is ambiguous in a repeated hour.
+    if end.timestamp() < start.timestamp():
         raise UsageError(f"backfill range: end {show(end)} is before start {show(start)}")
     bounds = (
         f"start_date {show(pipeline.start_date) if pipeline.start_date else '(none)'}, "
         f"end_date {show(pipeline.end_date) if pipeline.end_date else '(none)'}"
     )
-    if pipeline.start_date is not None and start < pipeline.start_date:
+    if pipeline.start_date is not None and start.timestamp() < pipeline.start_date.timestamp():
         raise UsageError(
             f"backfill range: start {show(start)} is before the start_date of pipeline '{pipeline.id}' ({bounds})"
         )
-    if pipeline.end_date is not None and end > pipeline.end_date:
+    if pipeline.end_date is not None and end.timestamp() > pipeline.end_date.timestamp():
         raise UsageError(
             f"backfill range: end {show(end)} is after the end_date of pipeline '{pipeline.id}' ({bounds})"
         )
-    within = itertools.takewhile(lambda tick: tick <= end, timetable.ticks(start))
+    last = end.timestamp()
+    within = itertools.takewhile(lambda tick: tick.timestamp() <= last, timetable.ticks(start))
     if sum(1 for _ in itertools.islice(within, MAX_INTERVALS + 1)) > MAX_INTERVALS:
         raise UsageError(
             f"backfill range: more than {MAX_INTERVALS:,} intervals of schedule {pipeline.schedule!r} between "

@@ -33,9 +33,11 @@ class ExecutorHub:
             self._queues[run_id] = q
         return q
 
-    def detach(self, run_id: str) -> None:
+    def detach(self, run_id: str, events: queue.SimpleQueue[TaskEvent] | None = None) -> None:
+        """Stop routing ``run_id``'s events (only to ``events``, when given: a newer driver keeps its queue)."""
         with self._lock:
-            self._queues.pop(run_id, None)
+            if events is None or self._queues.get(run_id) is events:
+                self._queues.pop(run_id, None)
 
     def wake(self, run_id: str) -> None:
         with self._lock:

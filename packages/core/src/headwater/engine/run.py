@@ -332,7 +332,6 @@ class _Run:
         self.remaining = 0
         self.fenced = 0  # events rejected because they came from a superseded try
         self._stop: str | None = None  # None, "drain" or "now"
-        self._waiting = False  # subscribed to admission wake-ups
         # the pending group commit
         self.dirty: dict[str, _Task] = {}
         self.new_tries: dict[tuple[str, int], TryRecord] = {}
@@ -441,7 +440,8 @@ class _Run:
             raise
         finally:
             e.admission.unsubscribe(self.record.run_id)
-            e.hub.detach(self.record.run_id)
+            e.admission.pass_on()  # a wake-up this run received but no longer needs goes on
+            e.hub.detach(self.record.run_id, self.events)
             if not e.shared_hub:
                 e.hub.shutdown(wait=False)
 
@@ -570,9 +570,11 @@ class _Run:
         pooled: list[tuple[tuple[int, float, int], _Task]] = []
         admission = self.e.admission
         now = self.e.clock.now()
+        blocked = False
         while self.ready:
             if not admission.try_start(self.lane):
-                self._wait_for_wakeups(True)
+                blocked = True
+                admission.subscribe(self.record.run_id, self._wake)
                 break
             item = heapq.heappop(self.ready)
             breaker = self.open_breakers.get(item[1].id)
@@ -603,23 +605,19 @@ class _Run:
                 else:
                     admission.finished(self.lane, wake=False)
                     heapq.heappush(self.parked, item)
-            if self.parked:
-                self._wait_for_wakeups(True)
-        if not self.ready and not self.parked:
-            self._wait_for_wakeups(False)
+        if self.parked:
+            admission.subscribe(self.record.run_id, self._wake, pools=True)
+        if not blocked:
+            admission.pass_on()  # capacity this run did not need goes to the next waiting run
         self._flush()
         for submission in submissions:
             self.e.executor.submit(submission)
 
-    def _wait_for_wakeups(self, wanted: bool) -> None:
-        if wanted and not self._waiting:
-            run_id = self.record.run_id
-            self.e.admission.subscribe(run_id, lambda: self.e.hub.wake(run_id))
-        elif not wanted and self._waiting:
-            self.e.admission.unsubscribe(self.record.run_id)
-        self._waiting = wanted
+    def _wake(self) -> None:
+        self.e.hub.wake(self.record.run_id)
 
     def _unpark(self) -> None:
+        self.e.admission.unsubscribe(self.record.run_id)  # the next dispatch subscribes again if still waiting
         while self.parked:
             heapq.heappush(self.ready, heapq.heappop(self.parked))
 

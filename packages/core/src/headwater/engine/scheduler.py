@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from headwater.config.settings import Project
@@ -79,7 +80,7 @@ class _Active:
 class _Known:
     pipeline: Pipeline
     next_check: float = 0.0  # when a run may next become due (epoch seconds)
-    durations: dict[str, float] = field(default_factory=dict)
+    durations: dict[str, float] | None = None  # median task durations, read once per pipeline version
 
 
 class Scheduler:
@@ -136,6 +137,7 @@ class Scheduler:
         self.known: dict[str, _Known] = {}
         self.load_errors: list[DefinitionError] = []
         self._fixed = pipelines
+        self._files: dict[str, tuple[tuple[int, int], list[Pipeline] | DefinitionError]] = {}
         self._next_parse = 0.0
         self._next_renewal = 0.0
         self._lock = threading.Lock()
@@ -222,9 +224,24 @@ class Scheduler:
 
         found: dict[str, Pipeline] = {}
         errors: list[DefinitionError] = []
+        seen: dict[str, tuple[tuple[int, int], list[Pipeline] | DefinitionError]] = {}
         for path in pipeline_files(self.project.pipelines_dir):
+            key = str(path)
             try:
-                for pipeline in load_file(path):  # cached by mtime: unchanged files are not re-imported
+                st = os.stat(key)
+                signature = (st.st_mtime_ns, st.st_size)
+                cached = self._files.get(key)
+                if cached is not None and cached[0] == signature:
+                    loaded = cached[1]  # unchanged since the last pass: not even looked at again
+                else:
+                    try:
+                        loaded = load_file(path)
+                    except DefinitionError as exc:
+                        loaded = exc
+                seen[key] = (signature, loaded)
+                if isinstance(loaded, DefinitionError):
+                    raise loaded
+                for pipeline in loaded:
                     if pipeline.id in found:
                         raise DefinitionError(
                             f"duplicate pipeline id '{pipeline.id}' (also in {found[pipeline.id].file})",
@@ -233,6 +250,9 @@ class Scheduler:
                     found[pipeline.id] = pipeline
             except DefinitionError as exc:
                 errors.append(exc)
+            except OSError:
+                continue  # removed while we looked
+        self._files = seen
         for error in errors:
             if str(error) not in {str(e) for e in self.load_errors}:
                 log.error("%s", error)
@@ -312,7 +332,15 @@ class Scheduler:
             max_claims=room,
         )
         for claim in claims:
-            self._start(claim.run, claim.lease, claim.resumed)
+            current = self.active.get(claim.run.run_id)
+            if current is not None:
+                # Our own driver let its lease lapse (the process was suspended): it has lost the run
+                # (its next write is refused) and stops; the new lease drives it from here.
+                current.engine.request_stop(drain=False)
+                current.thread.join(30)
+                with self._lock:
+                    self.active.pop(claim.run.run_id, None)
+            self._start(claim.run, claim.lease, claim.resumed or current is not None)
 
     def _backfill_parallelism(self) -> dict[str, int]:
         from headwater.store.backfills import active_parallelism
@@ -321,7 +349,7 @@ class Scheduler:
 
     def _start(self, record: RunRecord, lease: Lease, resumed: bool) -> None:
         known = self.known[record.pipeline_id]
-        if not known.durations:
+        if known.durations is None:
             known.durations = self.store.typical_durations(record.pipeline_id)
         settings = self.project.settings
         engine = RunEngine(

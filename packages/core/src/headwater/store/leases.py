@@ -179,7 +179,7 @@ def set_cursor(conn: Connection, pipeline_id: str, interval_end: datetime) -> No
     conn.execute(
         update(t.pipelines)
         .where(p.pipeline_id == pipeline_id)
-        .values(last_interval_end=interval_end, updated_at=datetime.now(UTC))
+        .values(last_interval_end=interval_end.astimezone(UTC), updated_at=datetime.now(UTC))
     )
 
 
@@ -222,12 +222,11 @@ def claim_runs(
     """
     runs = t.runs.c
     query = select(runs.pipeline_id).where(runs.state.in_(ACTIVE_RUN_STATES)).distinct()
-    if pipeline_ids is not None:
-        query = query.where(runs.pipeline_id.in_(list(pipeline_ids)))
     if backfill_id is not None:
         query = query.where(runs.backfill_id == backfill_id)
+    wanted = None if pipeline_ids is None else set(pipeline_ids)  # filtered here: an IN list of 1,000 ids is slow
     with store.engine.connect() as conn:
-        candidates = sorted(pid for (pid,) in conn.execute(query))
+        candidates = sorted(pid for (pid,) in conn.execute(query) if wanted is None or pid in wanted)
     claimed: list[Claim] = []
     for pipeline_id in candidates:
         if len(claimed) >= max_claims:
@@ -273,13 +272,10 @@ def _claim_for_pipeline(
         if len(out) >= room:
             break
         orphan = run.state == "running"
-        if run.lease_owner is not None and not orphan:
-            continue  # queued but already being started by its holder
-        if orphan:
-            expired = run.lease_expires_at is None or run.lease_expires_at < moment
-            if not (expired or owner_is_dead(run.lease_owner)):
-                continue
-        else:
+        expired = run.lease_expires_at is None or run.lease_expires_at < moment
+        if run.lease_owner is not None and not (expired or owner_is_dead(run.lease_owner)):
+            continue  # its holder is alive: it drives (or is about to start) the run
+        if not orphan:  # a run that was running already counts among the active ones: it is taken back
             bucket = f"backfill:{run.backfill_id}" if run.lane == "backfill" else "default"
             limit = (
                 limits.backfill_parallelism.get(run.backfill_id or "", 1)
@@ -289,7 +285,7 @@ def _claim_for_pipeline(
             if active.get(bucket, 0) >= limit:
                 continue
             active[bucket] = active.get(bucket, 0) + 1
-        lease = take_in(conn, run.run_id, owner, now=now, ttl=ttl, force=orphan)
+        lease = take_in(conn, run.run_id, owner, now=now, ttl=ttl, force=True)  # checked just above
         if lease is None:
             continue
         if not orphan:
