@@ -284,7 +284,9 @@ def test_a_manual_trigger_with_params_is_queued_for_the_scheduler(tmp_path: Path
         greet()
     """
     root = _project(tmp_path, "sqlite:///.headwater/hw.db", {"manual": source})
-    result = CliRunner().invoke(cli, ["--project", str(root), "run", "manual", "--queue", "-p", "who=ops"])
+    result = CliRunner().invoke(
+        cli, ["--project", str(root), "run", "manual", "--queue", "--executor", "inline", "-p", "who=ops"]
+    )
     assert result.exit_code == 0, result.output
     scheduler, store = _scheduler(root, FakeClock())
     try:
