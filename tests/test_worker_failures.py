@@ -99,3 +99,29 @@ def test_a_hung_worker_without_heartbeats_is_presumed_dead_and_retried(tmp_path:
                 time.sleep(0.05)
     finally:
         store.close()
+
+
+def test_a_timeout_enforced_by_the_executor_follows_the_tasks_retry_on(tmp_path: Path) -> None:
+    """retry_on=ValueError: a try the process executor killed for its timeout is not retried."""
+    source = """
+    import time
+    from headwater import Pipeline, task
+
+    @task(timeout="0.3s", retries=2, retry_on=ValueError)
+    def slow(ctx):
+        time.sleep(30)
+
+    with Pipeline("slowpoke"):
+        slow()
+    """
+    (tmp_path / "slowpoke.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    [pipeline] = load_file(tmp_path / "slowpoke.py")
+    store = Store(connect(f"sqlite:///{tmp_path / 'hw.db'}"))
+    try:
+        engine = RunEngine(pipeline, store, ProcessExecutor(parallelism=1), logs_dir=tmp_path / "logs")
+        summary = engine.run(engine.create_run())
+        assert not summary.ok
+        assert summary.task("slow").tries == 1
+        assert "timed out" in (summary.task("slow").error or "")
+    finally:
+        store.close()

@@ -715,6 +715,10 @@ class _Run:
             self._terminal(task, TaskState.SUCCESS)
         elif event.kind is EventKind.SKIPPED:
             self._terminal(task, TaskState.SKIPPED, event.error)
+        elif event.timed_out:  # the executor enforced the timeout: the task's policy for timeouts applies
+            self._failed(
+                task, event.error or "timed out", task.op.options.retry.is_retryable(TimeoutError()), "TimeoutError"
+            )
         else:
             self._failed(task, event.error or "failed", event.retryable, event.error_type)
 
