@@ -18,7 +18,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, DateTime, and_, case, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    DateTime,
+    Interval,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from headwater.store import tables as t
 from headwater.store.records import Lease, LeaseLost, RunRecord, TaskInstanceRecord, to_datetime
@@ -129,15 +142,40 @@ def take_in(conn: Connection, run_id: str, owner: str, *, now: float, ttl: float
     return Lease(run_id, owner, epoch + 1, ttl)
 
 
+def _fence_statement(dialect: str) -> Any:
+    """The renewal every commit of a run's driver makes, built once per dialect (it runs on every commit)."""
+    statement = _fences.get(dialect)
+    if statement is None:
+        runs = t.runs.c
+        if dialect == "postgresql":
+            expires: Any = func.clock_timestamp(type_=DateTime(timezone=True)) + bindparam("f_ttl", type_=Interval())
+        else:
+            expires = bindparam("f_expires", type_=DateTime(timezone=True))
+        statement = (
+            update(t.runs)
+            .where(
+                runs.run_id == bindparam("f_run_id"),
+                runs.lease_owner == bindparam("f_owner"),
+                runs.lease_epoch == bindparam("f_epoch"),
+            )
+            .values(lease_expires_at=expires)
+        )
+        _fences[dialect] = statement
+    return statement
+
+
+_fences: dict[str, Any] = {}
+
+
 def fence(conn: Connection, lease: Lease, now: float) -> None:
     """Renew ``lease`` inside the caller's transaction; raise LeaseLost (rolling it back) if it was taken."""
-    runs = t.runs.c
-    result = conn.execute(
-        update(t.runs)
-        .where(runs.run_id == lease.run_id, runs.lease_owner == lease.owner, runs.lease_epoch == lease.epoch)
-        .values(lease_expires_at=_expiry(conn, now, lease.ttl))
-    )
-    if result.rowcount != 1:
+    dialect = conn.dialect.name
+    params: dict[str, object] = {"f_run_id": lease.run_id, "f_owner": lease.owner, "f_epoch": lease.epoch}
+    if dialect == "postgresql":
+        params["f_ttl"] = timedelta(seconds=lease.ttl)
+    else:
+        params["f_expires"] = to_datetime(now + lease.ttl)
+    if conn.execute(_fence_statement(dialect), params).rowcount != 1:
         raise LeaseLost(lease.run_id)
 
 
