@@ -225,19 +225,25 @@ def test_a_starving_pool_configuration_is_reported_at_load(tmp_path: Path) -> No
     from headwater.builtins.sensors import FileSensor
 
     @task(pool="db")
-    def load(ctx: object) -> None:
+    def produce(ctx: object) -> None:
         return None
 
+    # The seed scenario: sensors wait (in the pool) for a file that a task of the same pool writes.
     with Pipeline("starve") as p:
-        sensors = [FileSensor(f"wait_{i}", path=str(tmp_path / "x"), pool="db") for i in range(2)]
-        sensors >> load()
-    assert starvation_warnings(p, {"db": 2})
-    assert starvation_warnings(p, {"db": 3}) == []
+        [FileSensor(f"wait_{i}", path=str(tmp_path / "x"), pool="db") for i in range(2)]
+        produce()
+    [warning] = starvation_warnings(p, {"db": 2})
+    assert "2 sensor(s) in poke mode (wait_0, wait_1)" in warning and "task 'produce'" in warning
+    assert starvation_warnings(p, {"db": 3}) == []  # a slot is always left for produce
 
-    with Pipeline("fine") as q:
-        waiting = [FileSensor(f"wait_{i}", path=str(tmp_path / "x"), pool="db", mode="reschedule") for i in range(2)]
-        waiting >> load()
+    with Pipeline("ordered") as q:  # the sensors finish before the task starts: no starvation
+        [FileSensor(f"wait_{i}", path=str(tmp_path / "x"), pool="db") for i in range(2)] >> produce()
     assert starvation_warnings(q, {"db": 2}) == []
+
+    with Pipeline("fine") as r:
+        [FileSensor(f"wait_{i}", path=str(tmp_path / "x"), pool="db", mode="reschedule") for i in range(2)]
+        produce()
+    assert starvation_warnings(r, {"db": 2}) == []
 
 
 def test_scheduler_runs_honour_the_database_unique_run_id(tmp_path: Path) -> None:

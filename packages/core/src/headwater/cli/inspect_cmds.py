@@ -54,9 +54,12 @@ def list_(ctx: click.Context) -> None:
 @reports_errors
 def show(ctx: click.Context, pipeline_id: str) -> None:
     """Show a pipeline's settings and tasks (operator, options, upstream tasks)."""
+    from headwater.engine.admission import pool_limits
+    from headwater.engine.scheduler import starvation_warnings
     from headwater.loader.project import find_pipeline
 
-    pipeline = find_pipeline(load_project_from(ctx), pipeline_id)
+    project = load_project_from(ctx)
+    pipeline = find_pipeline(project, pipeline_id)
     click.echo(f"pipeline    {pipeline.id}")
     click.echo(f"file        {pipeline.file}")
     if pipeline.description:
@@ -93,6 +96,9 @@ def show(ctx: click.Context, pipeline_id: str) -> None:
         )
     click.echo("")
     click.echo(_table(rows, ["task", "operator", "retries", "timeout", "pool", "prio", "trigger", "upstream"]))
+    sizes = {name: limit.slots for name, limit in pool_limits(project.settings.pools).items()}
+    for warning in starvation_warnings(pipeline, sizes):
+        click.echo(f"warning: {warning}", err=True)
 
 
 def _local(moment: datetime, seconds: bool) -> str:

@@ -409,21 +409,36 @@ class Scheduler:
 
 
 def starvation_warnings(pipeline: Pipeline, pools: dict[str, int]) -> list[str]:
-    """Configurations that could still starve: more blocking (poke-mode) sensors in a pool than it has slots.
+    """Configurations that could still starve: poke-mode sensors able to hold a whole pool while a task waits.
 
-    A sensor in ``poke`` mode holds its slot while it waits; if as many of them can
-    wait at once as the pool has slots, the tasks they wait for can never get one.
-    ``mode="reschedule"`` releases the slot between pokes.
+    A sensor in ``poke`` mode holds its slot while it waits. If as many of them as
+    the pool has slots can wait at the same time as another task of the pool (none
+    of them upstream or downstream of it), that task may never get a slot, and if
+    the sensors wait for it, nothing moves. ``mode="reschedule"`` releases the slot
+    between pokes.
     """
+    ancestors: dict[str, set[str]] = {}
+    for task_id in pipeline.order:
+        found: set[str] = set()
+        for up in pipeline.upstream[task_id]:
+            found |= {up} | ancestors[up]
+        ancestors[task_id] = found
     warnings = []
     for pool, slots in pools.items():
         members = [op for op in pipeline.tasks.values() if op.options.pool == pool]
         blocking = [op for op in members if getattr(op, "blocks_slot", False)]
-        if blocking and len(blocking) >= slots and len(members) > len(blocking):
-            names = ", ".join(op.task_id for op in blocking[:5])
-            warnings.append(
-                f"pipeline '{pipeline.id}' ({pipeline.file}): {len(blocking)} sensor(s) in poke mode ({names}) can "
-                f"hold all {slots} slot(s) of pool {pool!r} while other tasks of the pool wait for one: "
-                "use mode='reschedule' or a larger pool"
-            )
+        for op in members:
+            if op in blocking:
+                continue
+            alongside = [
+                s for s in blocking if s.task_id not in ancestors[op.task_id] and op.task_id not in ancestors[s.task_id]
+            ]
+            if len(alongside) >= slots:
+                names = ", ".join(s.task_id for s in alongside[:5])
+                warnings.append(
+                    f"pipeline '{pipeline.id}' ({pipeline.file}): {len(alongside)} sensor(s) in poke mode ({names}) "
+                    f"can hold all {slots} slot(s) of pool {pool!r} while task '{op.task_id}' waits for one: "
+                    "use mode='reschedule' or a larger pool"
+                )
+                break
     return warnings
