@@ -20,10 +20,8 @@ from headwater.model.durations import format_duration
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from headwater.config.settings import Project
     from headwater.engine.backfill import BackfillOutcome, BackfillPlan
     from headwater.engine.listener import RunSummary
-    from headwater.engine.scheduler import SchedulerOptions
     from headwater.model.pipeline import Pipeline
     from headwater.store.backfills import BackfillRecord
     from headwater.store.records import RunRecord
@@ -320,23 +318,6 @@ def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
 # -- the command ----------------------------------------------------------------------------------
 
 
-def _scheduler_options(project: Project) -> SchedulerOptions:
-    """The ``[scheduler]`` settings (lease timings, shutdown grace, the backfill lane's budget)."""
-    from headwater.engine.scheduler import SchedulerOptions
-
-    conf = project.settings.scheduler
-    return SchedulerOptions(
-        tick=conf.tick,
-        lease_ttl=conf.lease_ttl,
-        heartbeat_timeout=conf.heartbeat_timeout,
-        parse_interval=conf.parse_interval,
-        shutdown_grace=conf.shutdown_grace,
-        max_runs=conf.max_runs,
-        backfill_concurrency=conf.backfill_concurrency,
-        priority_policy=conf.priority,
-    )
-
-
 def _read_history(store: Store | None, pipeline: Pipeline) -> dict[str, float]:
     return {} if store is None else store.typical_durations(pipeline.id)
 
@@ -392,6 +373,7 @@ def backfill(
     )
     from headwater.engine.launch import load_executor, open_existing_store, open_store
     from headwater.engine.run import check_pools
+    from headwater.engine.scheduler import SchedulerOptions
     from headwater.loader.project import find_pipeline
     from headwater.plugin.manager import Kind, get_manager
     from headwater.store import backfills
@@ -479,7 +461,7 @@ def backfill(
             store=store,
             executor=exe,
             executor_name=executor_name,
-            options=_scheduler_options(project),
+            options=SchedulerOptions.from_settings(project.settings.scheduler),
             progress=None if quiet else progress,
         )
         with _stop_on_signals(runner.stop):

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import click
 
-from headwater.errors import HeadwaterError
+from headwater.errors import HeadwaterError, UsageError
 from headwater.secrets import mask
 
 if TYPE_CHECKING:
     from headwater.config.settings import Project
+    from headwater.store.repository import Store
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -40,6 +41,16 @@ def reports_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise AssertionError("unreachable") from None
 
     return wrapper
+
+
+def existing_store(project: Project) -> Store:
+    """The project's store for reading; UsageError (exit 2) when its database does not exist yet."""
+    from headwater.engine.launch import open_existing_store
+
+    store = open_existing_store(project)
+    if store is None:
+        raise UsageError(f"no runs yet: the database {mask(project.settings.db)} does not exist")
+    return store
 
 
 def load_project_from(ctx: click.Context, target: str | None = None) -> Project:

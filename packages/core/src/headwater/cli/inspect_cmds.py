@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from headwater.cli.common import EXIT_USAGE, load_project_from, reports_errors
+from headwater.cli.common import EXIT_USAGE, existing_store, load_project_from, reports_errors
 from headwater.errors import UsageError
 from headwater.model.durations import format_duration
 
@@ -54,7 +54,7 @@ def list_(ctx: click.Context) -> None:
 @reports_errors
 def show(ctx: click.Context, pipeline_id: str) -> None:
     """Show a pipeline's settings and tasks (operator, options, upstream tasks)."""
-    from headwater.engine.admission import pool_limits
+    from headwater.engine.admission import pool_sizes
     from headwater.engine.scheduler import starvation_warnings
     from headwater.loader.project import find_pipeline
 
@@ -96,8 +96,7 @@ def show(ctx: click.Context, pipeline_id: str) -> None:
         )
     click.echo("")
     click.echo(_table(rows, ["task", "operator", "retries", "timeout", "pool", "prio", "trigger", "upstream"]))
-    sizes = {name: limit.slots for name, limit in pool_limits(project.settings.pools).items()}
-    for warning in starvation_warnings(pipeline, sizes):
+    for warning in starvation_warnings(pipeline, pool_sizes(project.settings.pools)):
         click.echo(f"warning: {warning}", err=True)
 
 
@@ -191,12 +190,8 @@ def graph(ctx: click.Context, pipeline_id: str) -> None:
 @reports_errors
 def history(ctx: click.Context, target: str, limit: int) -> None:
     """Past runs of a pipeline, then the task instances of the latest (or of TARGET if it is a run id)."""
-    from headwater.engine.launch import open_existing_store
-
     project = load_project_from(ctx)
-    store = open_existing_store(project)
-    if store is None:
-        raise UsageError(f"no runs yet: the database {project.settings.db} does not exist")
+    store = existing_store(project)
     try:
         run = store.get_run(target)
         runs = [run] if run is not None else store.list_runs(target, limit=limit)

@@ -92,7 +92,7 @@ def run(
     quiet: bool,
 ) -> None:
     """Run TARGET (a pipeline file, a pipeline id, or the id of a run to resume) once."""
-    from headwater.engine.admission import pool_limits
+    from headwater.engine.admission import pool_sizes
     from headwater.engine.launch import open_store, run_pipeline
     from headwater.engine.run import check_pools, resolve_params
     from headwater.loader.files import load_pipeline
@@ -121,7 +121,7 @@ def run(
         pipeline = find_pipeline(project, target)
     if resume is not None and (logical_date is not None or parsed_params):
         raise UsageError("a resumed run keeps its date and params: drop --date and -p")
-    check_pools(pipeline, {name: p.slots for name, p in pool_limits(project.settings.pools).items()})
+    check_pools(pipeline, pool_sizes(project.settings.pools))
     resolve_params(pipeline, parsed_params)
     if queue_only:
         if resume is not None:

@@ -40,17 +40,7 @@ def scheduler(ctx: click.Context, executor_name: str | None, exit_when_idle: boo
     )
     name = executor_name or settings.executor
     executor = load_executor(name, parallelism=settings.concurrency)
-    conf = settings.scheduler
-    options = SchedulerOptions(
-        tick=conf.tick,
-        lease_ttl=conf.lease_ttl,
-        heartbeat_timeout=conf.heartbeat_timeout,
-        parse_interval=conf.parse_interval,
-        shutdown_grace=conf.shutdown_grace,
-        max_runs=conf.max_runs,
-        backfill_concurrency=conf.backfill_concurrency,
-        priority_policy=conf.priority,
-    )
+    options = SchedulerOptions.from_settings(settings.scheduler)
     store = open_store(project)
     sched = Scheduler(project, store=store, executor=executor, executor_name=name, options=options)
 

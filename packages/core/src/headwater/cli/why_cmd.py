@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from headwater.cli.common import load_project_from, reports_errors
+from headwater.cli.common import existing_store, load_project_from, reports_errors
 from headwater.errors import HeadwaterError, UsageError
 from headwater.secrets import mask
 
@@ -367,12 +367,12 @@ def _pool_sizes(project: Project, store: Store) -> dict[str, int]:
     """Pool sizes from the configuration, else as the schedulers last recorded them."""
     from sqlalchemy import select
 
-    from headwater.engine.admission import pool_limits
+    from headwater.engine.admission import pool_sizes
     from headwater.store import tables as t
 
     with store.engine.connect() as conn:
         sizes = {name: int(slots) for name, slots in conn.execute(select(t.pools.c.name, t.pools.c.slots))}
-    sizes.update({name: limits.slots for name, limits in pool_limits(project.settings.pools).items()})
+    sizes.update(pool_sizes(project.settings.pools))
     return sizes
 
 
@@ -383,12 +383,8 @@ def _pool_sizes(project: Project, store: Store) -> dict[str, int]:
 @reports_errors
 def why(ctx: click.Context, run_id: str, task_id: str) -> None:
     """Explain why TASK of run RUN_ID is (not) running: upstream, pool, retry, breaker, run limits, deadline."""
-    from headwater.engine.launch import open_existing_store
-
     project = load_project_from(ctx)
-    store = open_existing_store(project)
-    if store is None:
-        raise UsageError(f"no runs yet: the database {project.settings.db} does not exist")
+    store = existing_store(project)
     try:
         run = store.get_run(run_id)
         if run is None:

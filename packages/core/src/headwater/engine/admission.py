@@ -40,6 +40,11 @@ def pool_limits(pools: Mapping[str, int | PoolSetting]) -> dict[str, PoolLimits]
     return out
 
 
+def pool_sizes(pools: Mapping[str, int | PoolSetting]) -> dict[str, int]:
+    """Pool name -> slots, from settings in either form."""
+    return {name: limits.slots for name, limits in pool_limits(pools).items()}
+
+
 class Admission:
     """Capacity per lane (in memory) and pool slots (leases in the store), with wake-ups."""
 

@@ -96,6 +96,7 @@ def run_pipeline(
             durations=store.typical_durations(pipeline.id),
             priority_policy=settings.scheduler.priority,
             heartbeat_timeout=settings.scheduler.heartbeat_timeout,
+            lease_ttl=settings.scheduler.lease_ttl,
         )
         if resume_run_id is not None:
             record = store.get_run(resume_run_id)

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from headwater.engine.admission import Admission, pool_limits
 from headwater.engine.clock import Clock, SystemClock
@@ -134,7 +134,6 @@ class RunEngine:
         self.store = store
         self.executor = executor
         self.executor_name = executor_name or executor.name
-        self.pools = dict(pools or {})
         limits = [c for c in (concurrency, executor.capacity) if c]
         self.capacity = min(limits) if limits else None
         self.clock = clock or SystemClock()
@@ -145,7 +144,7 @@ class RunEngine:
         self.shared_hub = hub is not None
         self.hub = hub or ExecutorHub(executor)
         self.admission = admission or Admission(
-            store=store, owner=self.owner, capacity=self.capacity, pools=pool_limits(self.pools)
+            store=store, owner=self.owner, capacity=self.capacity, pools=pool_limits(pools or {})
         )
         self.lease_ttl = lease_ttl
         self.heartbeat_timeout = heartbeat_timeout
@@ -330,7 +329,6 @@ class _Run:
         self._fifo = itertools.count()
         self.results: dict[str, EncodedResult] = {}
         self.remaining = 0
-        self.fenced = 0  # events rejected because they came from a superseded try
         self._stop: str | None = None  # None, "drain" or "now"
         # the pending group commit
         self.dirty: dict[str, _Task] = {}
@@ -542,7 +540,8 @@ class _Run:
             key = task.sort_key()
         heapq.heappush(self.ready, (key, task))
 
-    def _terminal(self, task: _Task, state: TaskState, error: str | None = None) -> None:
+    def _terminal(self, task: _Task, state: TaskState, error: str | None = None, *, ran: bool = True) -> None:
+        """Decide ``task`` for good. ``ran``: it was tried (so its outcome counts for its circuit breaker)."""
         now = self.e.clock.now()
         task.decided = True
         task.error = error
@@ -552,7 +551,7 @@ class _Run:
         if task.ti.started_at is not None:
             task.ti.duration = now - task.ti.started_at
         self._mark(task, error)
-        if state in (TaskState.SUCCESS, TaskState.FAILED) and task.op.options.circuit_breaker:
+        if ran and state in (TaskState.SUCCESS, TaskState.FAILED) and task.op.options.circuit_breaker:
             self.outcomes.append((task, state == TaskState.SUCCESS, error))
         self.remaining -= 1
         self._count_done(task)
@@ -672,9 +671,7 @@ class _Run:
     def _apply(self, event: TaskEvent) -> None:
         task = self.inflight.get(event.key)
         if task is None or task.attempt is None or task.attempt.try_number != event.key.try_number:
-            if event.key.try_number >= 0:
-                self.fenced += 1  # a late event from a try we already gave up on: never applied
-            return
+            return  # a late event from a try we already gave up on (or a wake-up): never applied
         attempt = task.attempt
         now = self.e.clock.now()
         task.last_seen = now
@@ -716,9 +713,7 @@ class _Run:
         elif event.kind is EventKind.SKIPPED:
             self._terminal(task, TaskState.SKIPPED, event.error)
         elif event.timed_out:  # the executor enforced the timeout: the task's policy for timeouts applies
-            self._failed(
-                task, event.error or "timed out", task.op.options.retry.is_retryable(TimeoutError()), "TimeoutError"
-            )
+            self._failed_timeout(task, event.error or "timed out")
         else:
             self._failed(task, event.error or "failed", event.retryable, event.error_type)
 
@@ -751,46 +746,40 @@ class _Run:
             error_type=error_type,
             rng=self.e.rng,
         )
-        log_path = task.attempt.log_path if task.attempt else None
         if decision.retry:
             ti.state = TaskState.UP_FOR_RETRY
             ti.next_try_at = now + decision.delay
             self._mark(task, error)
             self._add_timer(ti.next_try_at, "retry", task)
-            if self.e.alerter is not None:
-                from headwater.engine.alerts import retry_alert
-
-                self.alerts.append(
-                    retry_alert(
-                        pipeline_id=self.record.pipeline_id,
-                        run_id=self.record.run_id,
-                        task_id=task.id,
-                        try_number=ti.try_number,
-                        max_tries=ti.max_tries,
-                        delay=decision.delay,
-                        error=error,
-                        logical_date=self.record.logical_date,
-                        log_path=log_path,
-                    )
-                )
+            self._alert("retry", task, error, max_tries=ti.max_tries, delay=decision.delay)
             return
         final = decision.final_error(error)
         self._terminal(task, TaskState.FAILED, final)
-        if self.e.alerter is not None:
-            from headwater.engine.alerts import failure_alert
+        self._alert("failure", task, final, reason=decision.reason)
 
-            self.alerts.append(
-                failure_alert(
-                    pipeline_id=self.record.pipeline_id,
-                    run_id=self.record.run_id,
-                    task_id=task.id,
-                    try_number=ti.try_number,
-                    error=final,
-                    reason=decision.reason,
-                    logical_date=self.record.logical_date,
-                    log_path=log_path,
-                )
+    def _failed_timeout(self, task: _Task, error: str, error_type: str = "TimeoutError") -> None:
+        """A try ran out of time: retried only if the task's ``retry_on`` covers TimeoutError."""
+        self._failed(task, error, task.op.options.retry.is_retryable(TimeoutError()), error_type)
+
+    def _alert(self, kind: str, task: _Task, error: str, **fields: Any) -> None:
+        """Queue a ``retry`` or ``failure`` alert about ``task`` (sent once its state is committed)."""
+        if self.e.alerter is None:
+            return
+        from headwater.engine.alerts import failure_alert, retry_alert
+
+        build = retry_alert if kind == "retry" else failure_alert
+        self.alerts.append(
+            build(
+                pipeline_id=self.record.pipeline_id,
+                run_id=self.record.run_id,
+                task_id=task.id,
+                try_number=task.ti.try_number,
+                error=error,
+                logical_date=self.record.logical_date,
+                log_path=task.attempt.log_path if task.attempt else None,
+                **fields,
             )
+        )
 
     def _circuit_open(self, task: _Task, breaker: BreakerInfo) -> None:
         """The task's circuit breaker is open: fail it at once, without running it."""
@@ -799,22 +788,8 @@ class _Run:
             f"(last error: {(breaker.last_error or '-')[:200]}); "
             f"close it with `headwater reset {self.record.pipeline_id} {task.id}`"
         )
-        self._terminal(task, TaskState.FAILED, error)
-        self.outcomes = [o for o in self.outcomes if o[0] is not task]  # it did not run: not a new failure
-        if self.e.alerter is not None:
-            from headwater.engine.alerts import failure_alert
-
-            self.alerts.append(
-                failure_alert(
-                    pipeline_id=self.record.pipeline_id,
-                    run_id=self.record.run_id,
-                    task_id=task.id,
-                    try_number=task.ti.try_number,
-                    error=error,
-                    reason="circuit breaker open",
-                    logical_date=self.record.logical_date,
-                )
-            )
+        self._terminal(task, TaskState.FAILED, error, ran=False)  # not a new failure for the breaker
+        self._alert("failure", task, error, reason="circuit breaker open")
 
     def _rescheduled(self, task: _Task, attempt: TryRecord, event: TaskEvent, at: float) -> None:
         """A sensor in reschedule mode found nothing: it waits without holding a slot, then pokes again."""
@@ -826,7 +801,7 @@ class _Run:
         if isinstance(wait_timeout, float) and at - task.first_poke > wait_timeout:
             error = f"SensorTimeout: condition not met within {wait_timeout:g}s"
             self._close_try(attempt, TaskEvent(key=event.key, kind=EventKind.FAILED, at=event.at, error=error))
-            self._failed(task, error, task.op.options.retry.is_retryable(TimeoutError()), "SensorTimeout")
+            self._failed_timeout(task, error, "SensorTimeout")
             return
         self._close_try(attempt, event)
         ti.max_tries += 1  # a poke that found nothing is not a failed try
@@ -860,7 +835,7 @@ class _Run:
         timeout = task.op.options.timeout or 0.0
         error = f"timed out after {timeout:g}s (the try was stopped)"
         self._close_try(attempt, TaskEvent(key=key, kind=EventKind.FAILED, at=now, error=error))
-        self._failed(task, error, task.op.options.retry.is_retryable(TimeoutError()), "TimeoutError")
+        self._failed_timeout(task, error)
 
     def _find_zombies(self, now: float) -> None:
         """Fail (and retry) running tries whose worker stopped sending heartbeats."""

@@ -18,9 +18,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from headwater.config.settings import Project
-from headwater.engine.admission import Admission, pool_limits
+from headwater.engine.admission import Admission, pool_limits, pool_sizes
 from headwater.engine.clock import Clock, SystemClock
 from headwater.engine.hub import ExecutorHub
 from headwater.engine.listener import NullListener, RunListener, RunSummary
@@ -32,16 +33,19 @@ from headwater.model.states import RunState
 from headwater.store.leases import (
     Limits,
     claim_runs,
+    heartbeat,
     insert_run_if_absent,
     lock_pipeline,
     new_owner_id,
     register_scheduler,
-    renew,
     set_cursor,
     stop_scheduler,
 )
 from headwater.store.records import Lease, LeaseLost, RunRecord
 from headwater.store.repository import Store
+
+if TYPE_CHECKING:
+    from headwater.config.scheduler_settings import SchedulerSettings
 
 log = logging.getLogger("headwater.scheduler")
 #: At most this many missed intervals get runs per pass (the rest in the next passes).
@@ -60,6 +64,20 @@ class SchedulerOptions:
     max_runs: int = 64  # runs driven at once by this scheduler
     backfill_concurrency: int | None = None  # tries of backfill runs at once (default: half the capacity)
     priority_policy: str = "critical_path"
+
+    @classmethod
+    def from_settings(cls, conf: SchedulerSettings) -> SchedulerOptions:
+        """The options the ``[scheduler]`` settings table describes."""
+        return cls(
+            tick=conf.tick,
+            lease_ttl=conf.lease_ttl,
+            heartbeat_timeout=conf.heartbeat_timeout,
+            parse_interval=conf.parse_interval,
+            shutdown_grace=conf.shutdown_grace,
+            max_runs=conf.max_runs,
+            backfill_concurrency=conf.backfill_concurrency,
+            priority_policy=conf.priority,
+        )
 
 
 def scheduled_run_id(pipeline_id: str, logical_date: datetime, kind: str = "scheduled") -> str:
@@ -117,6 +135,7 @@ class Scheduler:
         capacity = min(limits) if limits else None
         backfill_capacity = self.options.backfill_concurrency or (max(1, capacity // 2) if capacity else None)
         self.pool_limits = pool_limits(settings.pools)
+        self.pool_sizes = pool_sizes(settings.pools)
         self.hub = ExecutorHub(executor)
         self.admission = Admission(
             store=store,
@@ -204,7 +223,7 @@ class Scheduler:
             self._create_due_runs(now)
         self._claim(now)
         if now >= self._next_renewal:
-            renew(self.store, self.owner, [], now)  # run leases are renewed by their own commits
+            heartbeat(self.store, self.owner, now)
             self._next_renewal = now + self.options.lease_ttl / 3
         upcoming = [k.next_check for k in self.known.values() if k.next_check > now] if self.create_runs else []
         upcoming += [self._next_parse, self._next_renewal]
@@ -263,11 +282,11 @@ class Scheduler:
                 try:
                     from headwater.engine.run import check_pools
 
-                    check_pools(pipeline, {n: p.slots for n, p in self.pool_limits.items()})
+                    check_pools(pipeline, self.pool_sizes)
                 except DefinitionError as exc:
                     log.error("%s", exc)
                     continue
-                for warning in starvation_warnings(pipeline, {n: p.slots for n, p in self.pool_limits.items()}):
+                for warning in starvation_warnings(pipeline, self.pool_sizes):
                     log.warning("%s", warning)
                 self.known[pipeline_id] = _Known(pipeline)
         for pipeline_id in list(self.known):

@@ -374,23 +374,12 @@ def register_scheduler(store: Store, scheduler_id: str, now: float) -> None:
         )
 
 
-def renew(store: Store, owner: str, leases: Sequence[Lease], now: float) -> list[str]:
-    """Heartbeat the scheduler row and extend its run leases; returns the run ids whose lease was lost."""
-    lost: list[str] = []
-    runs = t.runs.c
+def heartbeat(store: Store, owner: str, now: float) -> None:
+    """Record that the scheduler is alive (its run leases are renewed by each run's own commits)."""
     with store.engine.begin() as conn:
         conn.execute(
             update(t.schedulers).where(t.schedulers.c.scheduler_id == owner).values(heartbeat_at=_now(conn, now))
         )
-        for lease in leases:
-            result = conn.execute(
-                update(t.runs)
-                .where(runs.run_id == lease.run_id, runs.lease_owner == owner, runs.lease_epoch == lease.epoch)
-                .values(lease_expires_at=_expiry(conn, now, lease.ttl))
-            )
-            if result.rowcount != 1:
-                lost.append(lease.run_id)
-    return lost
 
 
 def stop_scheduler(store: Store, owner: str, now: float) -> None:
