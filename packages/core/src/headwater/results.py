@@ -86,9 +86,23 @@ def encode_result(value: object, *, key: str, store_url: str | None) -> EncodedR
     return EncodedResult("ref", uri)
 
 
+def gather_results(parts: list[EncodedResult] | dict[str, EncodedResult]) -> EncodedResult:
+    """One result made of others, without decoding them: a list (mapped task instances) or a dict
+    (upstream partitions by key). Decoding it decodes each part."""
+    if isinstance(parts, dict):
+        return EncodedResult("dict", json.dumps({k: [p.encoding, p.value] for k, p in parts.items()}))
+    return EncodedResult("list", json.dumps([[p.encoding, p.value] for p in parts]))
+
+
 def decode_result(encoded: EncodedResult, *, store_url: str | None) -> object:
     if encoded.encoding == "json":
         return json.loads(encoded.value)
+    if encoded.encoding == "list":
+        return [decode_result(EncodedResult(e, v), store_url=store_url) for e, v in json.loads(encoded.value)]
+    if encoded.encoding == "dict":
+        return {
+            k: decode_result(EncodedResult(e, v), store_url=store_url) for k, (e, v) in json.loads(encoded.value).items()
+        }
     data = open_result_store(store_url).get(encoded.value)
     if encoded.value.endswith(".pickle"):
         return pickle.loads(data)  # noqa: S301 - written by our own workers into our own store

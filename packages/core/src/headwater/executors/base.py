@@ -35,7 +35,9 @@ class TaskKey:
 class EncodedResult:
     """A task result as stored: inline JSON text, or a reference into a result store."""
 
-    encoding: str  # "json" (value holds JSON text) or "ref" (value holds a result-store URI)
+    #: "json" (value holds JSON text), "ref" (value holds a result-store URI), or "list"/"dict"
+    #: (value holds JSON of ``[encoding, value]`` pairs: a gathered result, see ``gather_results``)
+    encoding: str
     value: str
 
     def to_json(self) -> dict[str, str]:
@@ -60,6 +62,10 @@ class TaskSubmission:
     partition: str | None = None
     #: Seconds between HEARTBEAT events while the try runs (None: the executor's own default).
     heartbeat_interval: float | None = None
+    #: For one instance of a mapped task (``task.map(items)``): which item it runs.
+    map_index: int | None = None
+    #: False when the run was started with ``--no-cache``: never reuse a cached result (still store one).
+    use_cache: bool = True
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -97,6 +103,11 @@ class TaskEvent:
     retryable: bool = True
     timed_out: bool = False
     reschedule_at: float | None = None
+    #: What the task reported besides its result (JSON): ``{"materialization": {...}, "lineage":
+    #: {"reads": [...], "writes": [...]}}``.
+    metadata: Mapping[str, JSON] | None = None
+    #: What the try did instead of running its code, e.g. ``"cache hit (key ab12…, 3m old)"``.
+    note: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))

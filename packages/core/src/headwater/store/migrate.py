@@ -8,7 +8,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 #: The newest revision in ``migrations/versions``; a test keeps it in step with Alembic's head.
-HEAD = "0002"
+HEAD = "0003"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 

@@ -38,6 +38,7 @@ class RunRecord:
     lease_owner: str | None = None
     lease_epoch: int = 0
     lease_expires_at: datetime | None = None
+    partition_key: str | None = None
 
 
 @dataclass(slots=True)
@@ -74,6 +75,7 @@ class TryRecord:
     error: str | None = None
     log_path: str | None = None
     heartbeat_at: float | None = None
+    note: str | None = None  # what the try did instead of running its code, e.g. "cache hit"
 
 
 class LeaseLost(Exception):  # noqa: N818 - a condition, not a bug

@@ -20,7 +20,7 @@ from headwater.store.records import (
 )
 
 _TI_MUTABLE = ("state", "try_number", "next_try_at", "started_at", "ended_at", "duration")
-_TRY_MUTABLE = ("state", "started_at", "ended_at", "duration", "error", "log_path", "heartbeat_at")
+_TRY_MUTABLE = ("state", "started_at", "ended_at", "duration", "error", "log_path", "heartbeat_at", "note")
 _TIME_FIELDS = ("next_try_at", "started_at", "ended_at", "queued_at", "heartbeat_at")
 
 
@@ -232,6 +232,7 @@ def _run_row(run: RunRecord) -> dict[str, object]:
         "lease_owner": run.lease_owner,
         "lease_epoch": run.lease_epoch,
         "lease_expires_at": run.lease_expires_at,
+        "partition_key": run.partition_key,
     }
 
 
