@@ -19,14 +19,23 @@ _NONE = EncodedResult("json", "null")
 
 
 class ResultStore(Protocol):
-    """Stores large or non-JSON results and gives back a URI to fetch them by."""
+    """Stores large or non-JSON results and gives back a URI to fetch them by.
+
+    Keys are relative paths with ``/`` separators (``<run_id>/<task_id>.json``,
+    ``cache/<pipeline>/<task>/<sha256>.json``). ``put`` must be atomic: a reader sees
+    the old bytes or the new ones, never a half-written object.
+    """
 
     def put(self, key: str, data: bytes) -> str:
-        """Store ``data`` under ``key`` and return its URI."""
+        """Store ``data`` under ``key`` (replacing what was there) and return its URI."""
         ...
 
     def get(self, uri: str) -> bytes:
         """The bytes stored at ``uri``."""
+        ...
+
+    def read(self, key: str) -> bytes | None:
+        """The bytes stored under ``key``, or None if there are none (the task cache looks entries up by key)."""
         ...
 
 
@@ -49,6 +58,12 @@ class LocalResultStore:
 
     def get(self, uri: str) -> bytes:
         return Path(urlsplit(uri).path).read_bytes()
+
+    def read(self, key: str) -> bytes | None:
+        try:
+            return (self.root / key).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
 
 
 def open_result_store(url: str | None) -> ResultStore:
@@ -101,7 +116,8 @@ def decode_result(encoded: EncodedResult, *, store_url: str | None) -> object:
         return [decode_result(EncodedResult(e, v), store_url=store_url) for e, v in json.loads(encoded.value)]
     if encoded.encoding == "dict":
         return {
-            k: decode_result(EncodedResult(e, v), store_url=store_url) for k, (e, v) in json.loads(encoded.value).items()
+            k: decode_result(EncodedResult(e, v), store_url=store_url)
+            for k, (e, v) in json.loads(encoded.value).items()
         }
     data = open_result_store(store_url).get(encoded.value)
     if encoded.value.endswith(".pickle"):

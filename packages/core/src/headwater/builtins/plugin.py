@@ -25,3 +25,11 @@ def headwater_register_sensors(register: Register) -> None:
 @hookimpl
 def headwater_register_notifiers(register: Register) -> None:
     register("console", "headwater.builtins.notify:ConsoleNotifier")
+
+
+@hookimpl
+def headwater_register_event_sources(register: Register) -> None:
+    register("file", "headwater.engine.events.files:FileArrivalSource")
+    register("asset", "headwater.engine.events.assets:AssetUpdatedSource")
+    register("webhook", "headwater.engine.events.webhook:WebhookSource")
+    register("database", "headwater.engine.events.database:DatabaseChangeSource")

@@ -7,7 +7,16 @@ from pathlib import Path
 import click
 
 from headwater._version import __version__
-from headwater.cli import backfill_cmd, inspect_cmds, ops_cmds, project_cmds, run_cmds, scheduler_cmd, why_cmd
+from headwater.cli import (
+    assets_cmd,
+    backfill_cmd,
+    inspect_cmds,
+    ops_cmds,
+    project_cmds,
+    run_cmds,
+    scheduler_cmd,
+    why_cmd,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,6 +34,6 @@ def cli(ctx: click.Context, project_dir: Path | None) -> None:
     ctx.obj = {"project_dir": project_dir}
 
 
-for _module in (run_cmds, backfill_cmd, inspect_cmds, ops_cmds, project_cmds, scheduler_cmd, why_cmd):
+for _module in (run_cmds, backfill_cmd, assets_cmd, inspect_cmds, ops_cmds, project_cmds, scheduler_cmd, why_cmd):
     for _command in _module.COMMANDS:
         cli.add_command(_command)

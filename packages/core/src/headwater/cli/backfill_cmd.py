@@ -20,8 +20,10 @@ from headwater.model.durations import format_duration
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from headwater.config.settings import Project
     from headwater.engine.backfill import BackfillOutcome, BackfillPlan
     from headwater.engine.listener import RunSummary
+    from headwater.loader.assets import AssetGraph
     from headwater.model.pipeline import Pipeline
     from headwater.store.backfills import BackfillRecord
     from headwater.store.records import RunRecord
@@ -318,12 +320,33 @@ def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
 # -- the command ----------------------------------------------------------------------------------
 
 
+def _asset_target(project: Project, target: str, forced: bool) -> AssetGraph | None:
+    """The asset graph when TARGET names an asset (``--asset``, or no pipeline has that id), else None."""
+    from headwater.errors import DefinitionError
+    from headwater.loader.assets import load_asset_graph
+    from headwater.loader.project import looks_like_file, scan
+
+    if forced:
+        from headwater.engine.materialize import check_asset_keys
+
+        graph = load_asset_graph(project.pipelines_dir)
+        check_asset_keys(graph, [target])
+        return graph
+    if looks_like_file(target) or target in scan(project).pipelines:
+        return None  # a pipeline id wins over an asset key
+    try:
+        graph = load_asset_graph(project.pipelines_dir)
+    except DefinitionError:
+        return None  # find_pipeline reports the files that do not load
+    return graph if target in graph.assets else None
+
+
 def _read_history(store: Store | None, pipeline: Pipeline) -> dict[str, float]:
     return {} if store is None else store.typical_durations(pipeline.id)
 
 
 @click.command()
-@click.argument("pipeline_id", metavar="PIPELINE")
+@click.argument("pipeline_id", metavar="PIPELINE|ASSET")
 @click.option("--start", "start", required=True, help="First logical date (YYYY-MM-DD or ISO datetime).")
 @click.option("--end", "end", required=True, help="Last logical date, included (YYYY-MM-DD or ISO datetime).")
 @click.option(
@@ -343,6 +366,13 @@ def _read_history(store: Store | None, pipeline: Pipeline) -> dict[str, float]:
 @click.option("--dry-run", is_flag=True, help="Show the plan and the estimate; write nothing.")
 @click.option("--executor", help="Executor to use (default: the `executor` setting).")
 @click.option("-q", "--quiet", is_flag=True, help="No live progress; only the summary.")
+@click.option(
+    "--asset",
+    "as_asset",
+    is_flag=True,
+    help="The target is an asset: backfill its partitions from --start to --end (needed only when a pipeline "
+    "has the same id).",
+)
 @click.pass_context
 @reports_errors
 def backfill(
@@ -356,9 +386,12 @@ def backfill(
     dry_run: bool,
     executor: str | None,
     quiet: bool,
+    as_asset: bool,
 ) -> None:
     """Run every interval of PIPELINE's schedule that starts between --start and --end (both included).
 
+    For an ASSET, materialize every partition from --start to --end (partition keys, both included),
+    after the missing upstream partitions they read. A pipeline id wins over an asset key: add --asset.
     Runs go to the backfill lane, so scheduled runs keep their share of capacity and pools.
     Interrupted (Ctrl-C, a crash)? Run the same command again: it resumes.
     """
@@ -379,6 +412,23 @@ def backfill(
     from headwater.store import backfills
 
     project = load_project_from(ctx)
+    graph = _asset_target(project, pipeline_id, as_asset)
+    if graph is not None:
+        from headwater.cli.asset_backfill_cmd import backfill_asset
+
+        backfill_asset(
+            project,
+            graph,
+            pipeline_id,
+            start=start,
+            end=end,
+            parallelism=parallelism,
+            strategy=strategy,
+            skip_existing=skip_existing,
+            dry_run=dry_run,
+            executor=executor,
+            quiet=quiet,
+        )
     pipeline = find_pipeline(project, pipeline_id)
     range_start, range_end = resolve_range(pipeline, _parse_bound(start, "--start"), _parse_bound(end, "--end"))
     # Validate everything before the first write: bad input leaves no trace.

@@ -5,12 +5,13 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-from headwater.engine.listener import RunSummary
+from headwater.engine.listener import RunSummary, TaskSummary
 from headwater.model.durations import format_duration
 
 _SHOWN = {"running", "success", "failed", "up_for_retry", "skipped", "upstream_failed"}
@@ -106,9 +107,65 @@ def make_progress(quiet: bool) -> PlainProgress | LiveProgress | None:
     return LiveProgress() if sys.stdout.isatty() else PlainProgress()
 
 
+def _state(task: TaskSummary) -> str:
+    """The state to show: ``success (cached)`` for a task that reused a cached result."""
+    return f"{task.state} (cached)" if task.cached else task.state
+
+
+_COUNT_ORDER = (
+    "success",
+    "failed",
+    "upstream_failed",
+    "skipped",
+    "running",
+    "queued",
+    "up_for_retry",
+    "up_for_reschedule",
+    "scheduled",
+)
+
+
+def state_counts(states: Iterable[str]) -> str:
+    """``4998 success, 2 failed``: how many of some tasks (a mapped task's instances) are in each state."""
+    counts = Counter(states)
+    order = [s for s in _COUNT_ORDER if s in counts] + sorted(set(counts) - set(_COUNT_ORDER))
+    return ", ".join(f"{counts[s]} {s}" for s in order)
+
+
+def compact_tasks(tasks: list[TaskSummary]) -> list[TaskSummary]:
+    """The tasks to show: the instances of a mapped task folded into one line after it (``fetch[0..4999]``)."""
+    from headwater.model.mapped import group_instances, index_range
+
+    by_id = {t.task_id: t for t in tasks}
+    groups = {node: ids for node, ids in group_instances(by_id).items() if node in by_id}
+    if not groups:
+        return tasks
+    folded = {task_id for ids in groups.values() for task_id in ids}
+    shown: list[TaskSummary] = []
+    for t in tasks:
+        if t.task_id in folded:
+            continue
+        shown.append(t)
+        if t.task_id not in groups:
+            continue
+        members = [by_id[i] for i in groups[t.task_id]]
+        failed = next((m for m in members if m.state == "failed"), None)
+        shown.append(
+            TaskSummary(
+                task_id="  " + index_range(t.task_id, len(members)),
+                state=state_counts(m.state for m in members),
+                tries=sum(m.tries for m in members),
+                duration=max((m.duration for m in members if m.duration is not None), default=None),
+                error=f"{failed.task_id}: {failed.error}" if failed is not None and failed.error else None,
+            )
+        )
+    return shown
+
+
 def print_summary(summary: RunSummary, out: TextIO | None = None) -> None:
-    """Every task's state, tries and duration, then the run's outcome."""
+    """Every task's state, tries and duration (a mapped task's instances on one line), then the run's outcome."""
     out = out or sys.stdout
+    tasks = compact_tasks(summary.tasks)
     if out.isatty():
         from rich.console import Console
         from rich.table import Table
@@ -116,21 +173,21 @@ def print_summary(summary: RunSummary, out: TextIO | None = None) -> None:
         table = Table(title=f"run {summary.run_id}", title_justify="left")
         for column in ("task", "state", "tries", "duration", "error"):
             table.add_column(column)
-        for t in summary.tasks:
-            style = _STYLE.get(t.state, "")
+        for t in tasks:
+            style = _STYLE.get(t.state, "default")
             table.add_row(
                 t.task_id,
-                f"[{style}]{t.state}[/]",
+                f"[{style}]{_state(t)}[/]",
                 str(t.tries),
                 format_duration(t.duration),
                 (t.error or "").splitlines()[0][:80] if t.error else "",
             )
         Console(file=out).print(table)
     else:
-        width = max([len("task"), *(len(t.task_id) for t in summary.tasks)])
-        out.write(f"{'task':<{width}}  {'state':<15} tries  duration\n")
-        for t in summary.tasks:
-            line = f"{t.task_id:<{width}}  {t.state:<15} {t.tries:>5}  {format_duration(t.duration):>8}"
+        width = max([len("task"), *(len(t.task_id) for t in tasks)])
+        out.write(f"{'task':<{width}}  {'state':<16} tries  duration\n")
+        for t in tasks:
+            line = f"{t.task_id:<{width}}  {_state(t):<16} {t.tries:>5}  {format_duration(t.duration):>8}"
             if t.error:
                 line += f"  {t.error.splitlines()[0][:160]}"
             out.write(line + "\n")

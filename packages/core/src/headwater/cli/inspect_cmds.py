@@ -14,6 +14,8 @@ from headwater.model.durations import format_duration
 
 if TYPE_CHECKING:
     from headwater.model.pipeline import Pipeline
+    from headwater.store.events import EventRecord
+    from headwater.store.records import TaskInstanceRecord
 
 DEFAULT_ESTIMATE = 1.0
 
@@ -60,11 +62,20 @@ def show(ctx: click.Context, pipeline_id: str) -> None:
 
     project = load_project_from(ctx)
     pipeline = find_pipeline(project, pipeline_id)
+    if pipeline.triggers:
+        from headwater.engine.events.triggers import check_triggers
+
+        check_triggers(pipeline, project)  # unknown connection or asset: exit 2 before printing anything
     click.echo(f"pipeline    {pipeline.id}")
     click.echo(f"file        {pipeline.file}")
     if pipeline.description:
         click.echo(f"description {pipeline.description}")
-    click.echo(f"schedule    {pipeline.schedule or 'manual'} ({pipeline.timezone})")
+    if pipeline.triggers:
+        from headwater.model.triggers import describe_triggers
+
+        click.echo(f"schedule    on events: {describe_triggers(pipeline.triggers, debounce=True)}")
+    else:
+        click.echo(f"schedule    {pipeline.schedule or 'manual'} ({pipeline.timezone})")
     for label, value in (
         ("start_date", pipeline.start_date),
         ("end_date", pipeline.end_date),
@@ -111,7 +122,10 @@ def schedule_preview(pipeline: Pipeline, now: datetime, n: int = 5) -> list[str]
     timetable = Timetable.for_pipeline(pipeline)
     lines = []
     if timetable is None:
-        lines.append("runs        only when triggered (no schedule)")
+        if pipeline.triggers:
+            lines.append("runs        when a trigger fires: one run per burst of events (see headwater history)")
+        else:
+            lines.append("runs        only when triggered (no schedule)")
         if pipeline.deadline is not None:
             lines.append(f"deadline    {pipeline.deadline.describe(scheduled=False)}")
         return lines
@@ -193,16 +207,20 @@ def history(ctx: click.Context, target: str, limit: int) -> None:
     project = load_project_from(ctx)
     store = existing_store(project)
     try:
+        from headwater.store.events import events_of_runs
+
         run = store.get_run(target)
         runs = [run] if run is not None else store.list_runs(target, limit=limit)
         if not runs:
             raise UsageError(f"no runs of '{target}' in {project.settings.db}")
+        fired_by = events_of_runs(store, [r.run_id for r in runs if r.trigger == "event"])
         if run is None:
             rows = []
             for r in runs:
                 duration = (r.ended_at - r.started_at).total_seconds() if r.ended_at and r.started_at else None
                 started = r.started_at.strftime("%Y-%m-%d %H:%M:%S") if r.started_at else "-"
-                rows.append([r.run_id, r.state, started, format_duration(duration), r.trigger])
+                trigger = _trigger_text(r.trigger, fired_by.get(r.run_id))
+                rows.append([r.run_id, r.state, started, format_duration(duration), trigger])
             click.echo(_table(rows, ["run", "state", "started (UTC)", "duration", "trigger"]))
             click.echo("")
         latest = runs[0]
@@ -210,18 +228,81 @@ def history(ctx: click.Context, target: str, limit: int) -> None:
         instances = {ti.task_id: ti for ti in store.task_instances(latest.run_id)}
     finally:
         store.close()
+    events = fired_by.get(latest.run_id)
+    if run is not None and events:
+        click.echo(f"started by {len(events)} event(s):")
+        click.echo(_table([_event_row(e) for e in events], ["event", "kind", "trigger", "received (UTC)", "payload"]))
+        click.echo("")
     click.echo(f"tasks of run {latest.run_id} ({latest.state}):")
     rows = []
     by_task: dict[str, list[str]] = {}
+    cached: set[str] = set()  # tasks whose last try reused a cached result
     for attempt in tries:
         note = f"#{attempt.try_number} {attempt.state} {format_duration(attempt.duration)}"
         if attempt.error:
             note += f" ({attempt.error.splitlines()[0][:60]})"
+        if attempt.note:
+            note += f" [{attempt.note[:100]}]"
+        cached.discard(attempt.task_id)
+        if attempt.note and attempt.note.startswith("cache hit"):
+            cached.add(attempt.task_id)
         by_task.setdefault(attempt.task_id, []).append(note)
+    from headwater.model.mapped import group_instances
+
+    groups = {node: ids for node, ids in group_instances(instances).items() if node in instances}
+    folded = {task_id for ids in groups.values() for task_id in ids}
     for task_id, ti in sorted(instances.items(), key=lambda item: (item[1].started_at or float("inf"), item[0])):
+        if task_id in folded:
+            continue  # shown on its mapped task's summary line
         detail = "; ".join(by_task.get(task_id, []))
-        rows.append([task_id, ti.state, str(ti.try_number), format_duration(ti.duration), detail])
+        state = f"{ti.state} (cached)" if task_id in cached and ti.state == "success" else ti.state
+        rows.append([task_id, state, str(ti.try_number), format_duration(ti.duration), detail])
+        if task_id in groups:
+            rows.append(_instances_row(task_id, [instances[i] for i in groups[task_id]], by_task))
     click.echo(_table(rows, ["task", "state", "tries", "duration", "tries detail"]))
+
+
+def _instances_row(node: str, members: list[TaskInstanceRecord], by_task: dict[str, list[str]]) -> list[str]:
+    """One line for every instance of a mapped task: ``fetch[0..4999]  4998 success, 2 failed``."""
+    from headwater.cli.display import state_counts
+    from headwater.model.mapped import index_range
+
+    failed = [ti for ti in members if ti.state == "failed"]
+    parts = [f"{ti.task_id} {by_task[ti.task_id][-1]}" for ti in failed[:3] if by_task.get(ti.task_id)]
+    if len(failed) > 3:
+        parts.append(f"and {len(failed) - 3} more failed")
+    retried = sum(1 for ti in members if ti.try_number > 1)
+    if retried:
+        parts.append(f"{retried} retried")
+    longest = max((ti.duration for ti in members if ti.duration is not None), default=None)
+    return [
+        "  " + index_range(node, len(members)),
+        state_counts(ti.state for ti in members),
+        str(sum(ti.try_number for ti in members)),
+        format_duration(longest),
+        "; ".join(parts),
+    ]
+
+
+def _trigger_text(trigger: str, events: list[EventRecord] | None) -> str:
+    """``event: file:landing/*.csv x5`` for runs that events started; the plain trigger otherwise."""
+    if not events:
+        return trigger
+    counts: dict[str, int] = {}
+    for event in events:
+        counts[event.trigger] = counts.get(event.trigger, 0) + 1
+    parts = [f"{name} x{n}" if n > 1 else name for name, n in counts.items()]
+    return f"{trigger}: {', '.join(parts)}"
+
+
+def _event_row(event: EventRecord) -> list[str]:
+    import json
+
+    payload = json.dumps(event.payload, separators=(",", ":"), default=str)
+    if len(payload) > 60:
+        payload = payload[:57] + "..."
+    received = event.received_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return [str(event.event_id), event.kind, event.trigger, received, payload]
 
 
 COMMANDS = [list_, show, graph, history]

@@ -15,6 +15,7 @@ from headwater.errors import UsageError
 
 if TYPE_CHECKING:
     from headwater.config.settings import Project
+    from headwater.model.pipeline import Pipeline
     from headwater.store.records import RunRecord
 
 
@@ -77,6 +78,12 @@ def _show_alerts() -> None:
     is_flag=True,
     help="Only create the run and leave it to `headwater scheduler` (prints the run id).",
 )
+@click.option(
+    "--no-cache",
+    "no_cache",
+    is_flag=True,
+    help="Run tasks with cache=True even if a cached result exists (their new results are still cached).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No live progress; only the summary.")
 @click.pass_context
 @reports_errors
@@ -89,6 +96,7 @@ def run(
     executor: str | None,
     run_id: str | None,
     queue_only: bool,
+    no_cache: bool,
     quiet: bool,
 ) -> None:
     """Run TARGET (a pipeline file, a pipeline id, or the id of a run to resume) once."""
@@ -100,8 +108,6 @@ def run(
     from headwater.plugin.manager import Kind, get_manager
 
     project = load_project_from(ctx, target)
-    if partition is not None:
-        raise UsageError("--partition: this pipeline is not partitioned (partitions come with assets)")
     parsed_params = parse_params(params)
     logical_date = parse_date(date)
     executor_name = executor or project.settings.executor
@@ -123,14 +129,20 @@ def run(
         raise UsageError("a resumed run keeps its date and params: drop --date and -p")
     check_pools(pipeline, pool_sizes(project.settings.pools))
     resolve_params(pipeline, parsed_params)
+    if partition is not None:
+        _check_partition(pipeline, partition, resuming=resume is not None)
     if queue_only:
         if resume is not None:
             raise UsageError("--queue creates a new run; a run to resume is taken over by the scheduler by itself")
+        if no_cache:
+            raise UsageError("--no-cache applies to a run this command drives; it cannot be combined with --queue")
         from headwater.engine.launch import queue_run
 
         store = open_store(project)
         try:
-            record = queue_run(project, pipeline, store, params=parsed_params, logical_date=logical_date)
+            record = queue_run(
+                project, pipeline, store, params=parsed_params, logical_date=logical_date, partition_key=partition
+            )
         finally:
             store.close()
         click.echo(f"queued run {record.run_id}: `headwater scheduler` will start it")
@@ -147,6 +159,8 @@ def run(
             logical_date=logical_date,
             resume_run_id=resume,
             listener=make_progress(quiet),
+            use_cache=not no_cache,
+            partition_key=partition,
         )
     finally:
         store.close()
@@ -178,6 +192,17 @@ def test(ctx: click.Context, target: str, date: str | None, params: tuple[str, .
     )
     print_summary(result.summary)
     sys.exit(EXIT_OK if result.ok else EXIT_RUN_FAILED)
+
+
+def _check_partition(pipeline: Pipeline, partition: str, *, resuming: bool) -> None:
+    """``--partition`` needs a pipeline with partitioned assets and a key in their partition set."""
+    from headwater.engine.asset_runs import pipeline_partitions, run_partition_interval
+
+    if resuming:
+        raise UsageError("a resumed run keeps its partition: drop --partition")
+    if not pipeline_partitions(pipeline):
+        raise UsageError(f"--partition: pipeline '{pipeline.id}' has no partitioned assets")
+    run_partition_interval(pipeline, partition)  # UsageError naming the partition set if the key is not in it
 
 
 COMMANDS = [run, test]

@@ -95,7 +95,12 @@ def explain(
     instances = {ti.task_id: ti for ti in store.task_instances(run.run_id)}
     ti = instances.get(task_id)
     if ti is None:
-        known = ", ".join(sorted(instances)) or "none"
+        from headwater.model.mapped import group_instances, index_range
+
+        groups = group_instances(instances)  # a mapped task's instances are named together: fetch[0..4999]
+        folded = {i for ids in groups.values() for i in ids}
+        names = [t for t in instances if t not in folded] + [index_range(n, len(ids)) for n, ids in groups.items()]
+        known = ", ".join(sorted(names)) or "none"
         raise UsageError(f"run {run.run_id} (pipeline '{run.pipeline_id}') has no task '{task_id}' (tasks: {known})")
     tries = store.tries(run.run_id, task_id)
     ex = Explanation(task_id)
@@ -202,8 +207,22 @@ def _task_state(ex: Explanation, run: RunRecord, ti: TaskInstanceRecord, tries: 
 def _upstream(
     ex: Explanation, pipeline: Pipeline | None, task_id: str, instances: dict[str, TaskInstanceRecord]
 ) -> None:
+    from headwater.model.mapped import MappedOperator, parse_instance_id
     from headwater.model.trigger_rules import Decision, UpstreamCounts, decide
 
+    parsed = parse_instance_id(task_id)
+    node = pipeline.tasks.get(parsed[0]) if pipeline is not None and parsed is not None else None
+    if parsed is not None and isinstance(node, MappedOperator):
+        node_state = instances[parsed[0]].state if parsed[0] in instances else "scheduled"
+        text = f"item {parsed[1]} of mapped task '{parsed[0]}' ({node_state}): it starts when that task runs"
+        if node.max_parallel is not None:
+            text += f", at most {node.max_parallel} of its instances at once (max_parallel)"
+        ex.add("upstream", text)
+        if node_state == "running" and node.max_parallel is not None:
+            ex.blockers.append(f"a free place among the {node.max_parallel} running instances of {parsed[0]}")
+        elif node_state != "running":
+            ex.blockers.append(f"its mapped task {parsed[0]} ({node_state})")
+        return
     if pipeline is None or task_id not in pipeline.tasks:
         if pipeline is not None:
             ex.add("upstream", "unknown: the current definition no longer has this task")

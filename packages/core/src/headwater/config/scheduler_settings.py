@@ -20,8 +20,20 @@ class SchedulerSettings(BaseModel):
     max_runs: int = Field(default=64, ge=1)
     backfill_concurrency: int | None = Field(default=None, ge=1)
     priority: Literal["critical_path", "fifo"] = "critical_path"
+    # event triggers (docs/event-triggers.md)
+    event_poll_interval: float = 2.0  # how often file and asset triggers look for news
+    webhook_host: str = "127.0.0.1"  # the webhook server's bind address (it starts only if a Webhook trigger exists)
+    webhook_port: int = Field(default=8790, ge=0, le=65535)  # 0: any free port (logged)
 
-    @field_validator("tick", "lease_ttl", "heartbeat_timeout", "parse_interval", "shutdown_grace", mode="before")
+    @field_validator(
+        "tick",
+        "lease_ttl",
+        "heartbeat_timeout",
+        "parse_interval",
+        "shutdown_grace",
+        "event_poll_interval",
+        mode="before",
+    )
     @classmethod
     def _duration(cls, value: object) -> object:
         if value is None or isinstance(value, int | float):
@@ -34,7 +46,7 @@ class SchedulerSettings(BaseModel):
         except DefinitionError as exc:
             raise ValueError(exc.message) from None
 
-    @field_validator("tick", "lease_ttl", "parse_interval")
+    @field_validator("tick", "lease_ttl", "parse_interval", "event_poll_interval")
     @classmethod
     def _positive(cls, value: float) -> float:
         if value <= 0:

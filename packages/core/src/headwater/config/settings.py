@@ -43,6 +43,7 @@ class Settings(BaseModel):
     notifier_options: dict[str, dict[str, object]] = Field(default_factory=dict)
     alert_on: list[str] | None = None  # alert kinds to deliver; None: every kind
     connections: dict[str, str] = Field(default_factory=dict)
+    webhooks: dict[str, str] = Field(default_factory=dict)  # webhook name -> bearer token (masked in logs)
     env: dict[str, dict[str, object]] = Field(default_factory=dict)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
 
@@ -149,7 +150,7 @@ def _read(path: Path) -> dict[str, object]:
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, object]:
     out: dict[str, object] = {}
     for name in Settings.model_fields:
-        if name in ("env", "connections", "pools", "notifier_options", "scheduler"):
+        if name in ("env", "connections", "pools", "notifier_options", "scheduler", "webhooks"):
             continue
         value = environ.get(f"HEADWATER_{name.upper()}")
         if value is not None:
@@ -179,7 +180,10 @@ def load_project(start: Path | None = None, environ: Mapping[str, str] | None = 
         )
         raise ConfigError(f"{where}: {problems}") from None
     from headwater.config.connections import register_env_secrets, set_configured_connections
+    from headwater.secrets import add_secret
 
     set_configured_connections(settings.connections)
+    for token in settings.webhooks.values():
+        add_secret(token)
     register_env_secrets(env)
     return Project(root, settings, str(source) if source else None)

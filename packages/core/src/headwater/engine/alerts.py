@@ -329,18 +329,36 @@ def freshness_alert(
     lag: float,
     max_lag: float,
     last_materialized_at: datetime | None = None,
+    partition: str | None = None,
+    expected_by: datetime | None = None,
+    minutes_late: float | None = None,
 ) -> Alert:
-    """``asset orders is 3h10m old, over its max lag of 2h (last materialized ...)``"""
-    message = f"asset {asset} is {format_duration(lag)} old, over its max lag of {compact_duration(max_lag)}"
-    message += (
-        f" (last materialized {_clock_time(last_materialized_at)})"
-        if last_materialized_at is not None
-        else " (never materialized)"
-    )
+    """``asset orders is 3h10m old, over its max lag of 2h (last materialized ...)``
+
+    A partition names itself (``asset orders partition 2026-03-01 ...``); one never materialized
+    with an ``expected_by`` reads ``... has never been materialized, due 2026-03-02 02:00 UTC (max lag 2h)``.
+    """
+    name = f"asset {asset}" + (f" partition {partition}" if partition else "")
+    if last_materialized_at is None and expected_by is not None:
+        message = f"{name} has never been materialized, due {_clock_time(expected_by)}"
+        message += f" (max lag {compact_duration(max_lag)})"
+    else:
+        message = f"{name} is {format_duration(lag)} old, over its max lag of {compact_duration(max_lag)}"
+        message += (
+            f" (last materialized {_clock_time(last_materialized_at)})"
+            if last_materialized_at is not None
+            else " (never materialized)"
+        )
+    details = {"asset": asset, "lag": f"{lag:g}", "max_lag": f"{max_lag:g}"}
+    if partition is not None:
+        details["partition"] = partition
+    if expected_by is not None:
+        details["expected_by"] = expected_by.isoformat()
     return Alert(
         kind=AlertKind.FRESHNESS,
         pipeline_id=pipeline_id,
         task_id=asset,
         message=message,
-        details={"asset": asset, "lag": f"{lag:g}", "max_lag": f"{max_lag:g}"},
+        details=details,
+        minutes_late=minutes_late,
     )

@@ -48,12 +48,13 @@ def queue_run(
     *,
     params: Mapping[str, object] | None = None,
     logical_date: datetime | None = None,
+    partition_key: str | None = None,
 ) -> RunRecord:
     """Create a manual run for the scheduler to start (nobody holds its lease yet)."""
     from headwater.executors.inline import InlineExecutor
 
     engine = RunEngine(pipeline, store, InlineExecutor(), pools=project.settings.pools)
-    return engine.create_run(params=params, logical_date=logical_date, leased=False)
+    return engine.create_run(params=params, logical_date=logical_date, leased=False, partition_key=partition_key)
 
 
 def run_pipeline(
@@ -67,8 +68,15 @@ def run_pipeline(
     resume_run_id: str | None = None,
     listener: RunListener | None = None,
     clock: Clock | None = None,
+    use_cache: bool = True,
+    partition_key: str | None = None,
+    trigger: str = "manual",
+    run_id: str | None = None,
 ) -> RunSummary:
-    """Run ``pipeline`` once (or resume ``resume_run_id``) and return the summary."""
+    """Run ``pipeline`` once (or resume ``resume_run_id``) and return the summary.
+
+    ``use_cache=False`` (``--no-cache``) runs cached tasks even when a stored result exists.
+    """
     from headwater.engine.alerts import Alerter
 
     settings = project.settings
@@ -76,6 +84,10 @@ def run_pipeline(
     own_store = store is None
     store = store or open_store(project)
     try:
+        if resume_run_id is not None:
+            from headwater.engine.asset_runs import run_subset
+
+            pipeline = run_subset(pipeline, store, resume_run_id)  # an assets run drives its own assets only
         if isinstance(executor, Executor):
             exe, exe_name = executor, executor.name
         else:
@@ -97,6 +109,7 @@ def run_pipeline(
             priority_policy=settings.scheduler.priority,
             heartbeat_timeout=settings.scheduler.heartbeat_timeout,
             lease_ttl=settings.scheduler.lease_ttl,
+            use_cache=use_cache,
         )
         if resume_run_id is not None:
             record = store.get_run(resume_run_id)
@@ -109,7 +122,9 @@ def run_pipeline(
             if params:
                 raise UsageError("a resumed run keeps its params; -p cannot change them")
             return engine.run(record, resumed=True)
-        record = engine.create_run(params=params, logical_date=logical_date)
+        record = engine.create_run(
+            params=params, logical_date=logical_date, partition_key=partition_key, trigger=trigger, run_id=run_id
+        )
         return engine.run(record)
     finally:
         alerter.close()

@@ -13,6 +13,13 @@ class TaskSummary:
     tries: int
     duration: float | None
     error: str | None = None
+    #: What the last try did instead of running the task's code, e.g. "cache hit (key 3f2a9c1b, ...)".
+    note: str | None = None
+
+    @property
+    def cached(self) -> bool:
+        """True when the task succeeded by reusing a cached result."""
+        return self.note is not None and self.note.startswith("cache hit")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import queue
 import random
 import secrets
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from headwater.engine.admission import Admission, pool_limits
+from headwater.engine.asset_runs import AssetRunError, RunAssets
 from headwater.engine.clock import Clock, SystemClock
 from headwater.engine.hub import ExecutorHub
 from headwater.engine.intervals import manual_interval
@@ -36,6 +39,7 @@ from headwater.executors.base import (
     TaskSubmission,
 )
 from headwater.model.graph import longest_paths
+from headwater.model.mapped import MapError, MappedOperator, instance_id, parse_instance_id
 from headwater.model.operator import Operator
 from headwater.model.pipeline import Pipeline
 from headwater.model.states import RunState, TaskState
@@ -69,6 +73,7 @@ INTERRUPTED = "interrupted: the process running this try stopped before it finis
 HANDED_BACK = "handed back: the scheduler stopped before this try finished; the try will run again"
 
 _FAILED_LIKE = (TaskState.FAILED, TaskState.UPSTREAM_FAILED)
+_NULL_RESULT = EncodedResult("json", "null")  # a skipped instance's place in its node's gathered result
 
 
 def new_run_id(pipeline_id: str, logical_date: datetime) -> str:
@@ -93,13 +98,31 @@ class _Task:
     last_seen: float | None = None
     first_poke: float | None = None  # engine time of a reschedule-mode sensor's first poke
     error: str | None = None  # why the task failed for good
+    group: _Group | None = None  # a mapped node's instances, once expanded
+    parent: _Task | None = None  # an instance of a mapped node: that node (``op`` is the node's)
+    index: int | None = None  # an instance's item
 
     @property
     def id(self) -> str:
-        return self.op.task_id
+        return self.ti.task_id
 
     def sort_key(self) -> tuple[int, float, int]:
         return (-self.op.options.priority, -self.weight, self.order)
+
+
+@dataclass(eq=False, slots=True)
+class _Group:
+    """The instances of one mapped node (``fetch[0]``, ``fetch[1]``...) and counters over them (no scans)."""
+
+    children: list[_Task] = field(default_factory=list)
+    max_parallel: int | None = None
+    active: int = 0  # instances dispatched and not yet released (for max_parallel)
+    held: deque[_Task] = field(default_factory=deque)  # ready instances waiting for max_parallel
+    done: int = 0  # instances decided for good
+    failed: list[_Task] = field(default_factory=list)
+    skipped: int = 0
+    items: dict[str, list[EncodedResult]] = field(default_factory=dict)  # upstream id -> each instance's item
+    closed: bool = False  # the node is decided: instance outcomes no longer count
 
 
 class RunEngine:
@@ -127,6 +150,7 @@ class RunEngine:
         priority_policy: str = "critical_path",
         alerter: Alerter | None = None,
         rng: random.Random | None = None,
+        use_cache: bool = True,
     ) -> None:
         from headwater.store.leases import new_owner_id
 
@@ -152,6 +176,8 @@ class RunEngine:
         self.priority_policy = priority_policy
         self.alerter = alerter
         self.rng = rng or random.Random()  # noqa: S311 - retry jitter, not cryptography
+        #: False (``headwater run --no-cache``): cached tasks run even when a stored result exists.
+        self.use_cache = use_cache
         self._runs: dict[str, _Run] = {}
         check_pools(pipeline, {name: limit.slots for name, limit in self.admission.pools.items()})
 
@@ -164,15 +190,24 @@ class RunEngine:
         run_id: str | None = None,
         trigger: str = "manual",
         leased: bool = True,
+        partition_key: str | None = None,
     ) -> RunRecord:
         """Record a new run with every task ``scheduled`` (one transaction).
 
         With ``leased`` (the default) this engine holds the run's lease and drives it
         with :meth:`run`; without, the run waits, queued, for a scheduler to take it.
+        ``partition_key`` is ``ctx.partition``; checked against the pipeline's partitioned
+        assets, and for time partitions the run's data interval is the partition's window.
         """
         now = self.clock.now()
         interval = manual_interval(self.pipeline, logical_date, now)
         date = interval.start if self.pipeline.cron else interval.end
+        if partition_key is not None:
+            from headwater.engine.asset_runs import run_partition_interval
+
+            window = run_partition_interval(self.pipeline, partition_key)
+            if window is not None:
+                interval, date = window, window.start
         merged = resolve_params(self.pipeline, params or {})
         record = RunRecord(
             run_id=run_id or new_run_id(self.pipeline.id, date),
@@ -189,6 +224,7 @@ class RunEngine:
             lease_owner=self.owner if leased else None,
             lease_epoch=1 if leased else 0,
             lease_expires_at=to_datetime(now + self.lease_ttl) if leased else None,
+            partition_key=partition_key,
         )
         self.store.create_run(record, new_task_instances(self.pipeline, record.run_id))
         return record
@@ -326,12 +362,14 @@ class _Run:
         self.inflight: dict[TaskKey, _Task] = {}
         self.timers: list[tuple[float, int, str, _Task, int]] = []
         self._seq = itertools.count()
+        self._order = itertools.count()  # the order of tasks created while running (mapped instances)
         self._fifo = itertools.count()
         self.results: dict[str, EncodedResult] = {}
         self.remaining = 0
         self._stop: str | None = None  # None, "drain" or "now"
         # the pending group commit
         self.dirty: dict[str, _Task] = {}
+        self.new_instances: dict[str, _Task] = {}  # instances of mapped nodes not inserted yet
         self.new_tries: dict[tuple[str, int], TryRecord] = {}
         self.changed_tries: dict[tuple[str, int], TryRecord] = {}
         self.new_results: list[tuple[str, str, str, str]] = []
@@ -340,6 +378,7 @@ class _Run:
         self.alerts: list[Alert] = []  # sent once the state they report is committed
         self.open_breakers: dict[str, BreakerInfo] = {}
         self.notices: list[tuple[str, str, int, str | None]] = []
+        self.assets = RunAssets(engine.store, engine.pipeline, record, resumed=resumed)
         self.started_at = engine.clock.now()
         self.next_renewal = self.started_at + lease.ttl / 3
         self.next_zombie_check: float | None = None
@@ -379,8 +418,13 @@ class _Run:
                 task.ups.append(up)
                 up.downs.append(task)
             task.counts = UpstreamCounts(total=len(task.ups))
+        self._order = itertools.count(len(order))
         if self.resumed:
+            self._rebuild_groups(existing)
             self._prepare_resume(existing)
+            for task in self.tasks.values():
+                if task.parent is not None:
+                    task.decided = True  # an instance runs when its node does, never by its own upstream
         if any(task.op.options.circuit_breaker for task in self.tasks.values()):
             from headwater.store.breakers import open_breakers
 
@@ -422,6 +466,226 @@ class _Run:
             task.ti.max_tries = task.ti.try_number + task.op.options.max_tries
             self.dirty[task.id] = task
 
+    # -- mapped tasks ------------------------------------------------------------------
+    def _instance(self, node: _Task, index: int, ti: TaskInstanceRecord | None = None) -> _Task:
+        """The working state of instance ``index`` of mapped ``node`` (a new ``scheduled`` record unless given)."""
+        options = node.op.options
+        ti = ti or TaskInstanceRecord(
+            run_id=self.record.run_id,
+            task_id=instance_id(node.id, index),
+            pipeline_id=self.record.pipeline_id,
+            state=TaskState.SCHEDULED,
+            max_tries=options.max_tries,
+            priority=options.priority,
+            pool=options.pool,
+        )
+        child = _Task(
+            op=node.op,
+            ti=ti,
+            order=next(self._order),
+            weight=node.weight,
+            ups=node.ups,  # an instance receives its node's inputs
+            decided=True,
+            parent=node,
+            index=index,
+        )
+        self.tasks[child.id] = child
+        return child
+
+    def _rebuild_groups(self, existing: Mapping[str, TaskInstanceRecord]) -> None:
+        """Resuming: a mapped node keeps the instances it was expanded into (never re-expanded to another length)."""
+        found: dict[str, dict[int, TaskInstanceRecord]] = {}
+        for task_id, ti in existing.items():
+            parsed = parse_instance_id(task_id)
+            if parsed is None:
+                continue
+            node = self.tasks.get(parsed[0])
+            if node is not None and isinstance(node.op, MappedOperator):
+                found.setdefault(parsed[0], {})[parsed[1]] = ti
+        for node_id, records in found.items():
+            node = self.tasks[node_id]
+            assert isinstance(node.op, MappedOperator)
+            if node.ti.state == TaskState.SUCCESS:
+                continue  # kept with its gathered result; its (succeeded or skipped) instances are not touched
+            group = node.group = _Group(max_parallel=node.op.max_parallel)
+            for index in range(max(records) + 1):
+                child = self._instance(node, index, records.get(index))
+                if index not in records:  # never happens: instances are inserted in one transaction
+                    self.new_instances[child.id] = child
+                group.children.append(child)
+                if child.ti.state == TaskState.SUCCESS:
+                    group.done += 1
+
+    def _count_items(self, task_id: str) -> int:
+        """How many items the result of upstream ``task_id`` holds (MapError unless it is a list)."""
+        from headwater.results import decode_result
+
+        encoded = self.results.get(task_id)
+        if encoded is None:
+            state = self.tasks[task_id].ti.state
+            if state == TaskState.SUCCESS:
+                raise MapError(f"the result of '{task_id}' is None, not a list")
+            raise MapError(f"'{task_id}' has no result to map over (it is {state})")
+        try:
+            if encoded.encoding == "list":  # a gathered result: count its parts without decoding them
+                return len(json.loads(encoded.value))
+            value = decode_result(encoded, store_url=self.e.results_url)
+        except Exception as exc:  # a result store that cannot be read
+            raise MapError(f"cannot read the result of '{task_id}': {type(exc).__name__}: {exc}") from None
+        if not isinstance(value, list | tuple):
+            kind = "None" if value is None else f"a {type(value).__name__}"
+            raise MapError(f"the result of '{task_id}' is {kind}, not a list")
+        return len(value)
+
+    def _expand(self, node: _Task) -> None:
+        """A mapped node became ready: create its instances (or, resuming, reuse them) and make them ready."""
+        assert isinstance(node.op, MappedOperator)
+        breaker = self.open_breakers.get(node.id)
+        if breaker is not None:
+            self._circuit_open(node, breaker)
+            return
+        now = self.e.clock.now()
+        group = node.group
+        if group is None:
+            try:
+                count = node.op.instance_count(self._count_items)
+            except MapError as exc:
+                error = f"cannot map '{node.id}': {exc}"
+                self._start_group_try(node, now, None)
+                self._close_group_try(node, TaskState.FAILED, error)
+                self._terminal(node, TaskState.FAILED, error)
+                self._alert("failure", node, error, reason="its mapped arguments are invalid")
+                return
+            group = node.group = _Group(max_parallel=node.op.max_parallel)
+            for index in range(count):
+                child = self._instance(node, index)
+                group.children.append(child)
+                self.new_instances[child.id] = child
+            self.remaining += count
+        node.ti.state = TaskState.RUNNING
+        if node.ti.started_at is None:
+            node.ti.started_at = now
+        self._start_group_try(node, now, f"mapped over {len(group.children)} items")
+        self._mark(node)
+        if group.done == len(group.children):  # an empty map, or every instance succeeded before a resume
+            self._group_finished(node)
+            return
+        self._slice(node)
+        for child in group.children:
+            if child.ti.state not in _TERMINAL:
+                self._make_ready(child)
+
+    def _slice(self, node: _Task) -> None:
+        """Split mapped upstream results stored inline into one item per instance, so that no instance is sent
+        (and decodes) the whole list. A result in the result store is sent whole: each instance picks its item."""
+        group = node.group
+        assert group is not None and isinstance(node.op, MappedOperator)
+        for up_id in node.op.sliced_upstream():
+            encoded = self.results.get(up_id)
+            if encoded is None:
+                continue
+            if encoded.encoding == "list":  # a gathered result: its parts are the items, still encoded
+                parts = [EncodedResult(e, v) for e, v in json.loads(encoded.value)]
+            elif encoded.encoding == "json":
+                value = json.loads(encoded.value)
+                if not isinstance(value, list):
+                    continue
+                parts = [EncodedResult("json", json.dumps(item, separators=(",", ":"))) for item in value]
+            else:
+                continue
+            if len(parts) == len(group.children):
+                group.items[up_id] = parts
+
+    def _instance_inputs(self, task: _Task, inputs: dict[str, EncodedResult]) -> dict[str, EncodedResult]:
+        """An instance's inputs: its node's, with each sliced upstream result replaced by the instance's item."""
+        assert task.parent is not None and task.parent.group is not None and task.index is not None
+        for up_id, parts in task.parent.group.items.items():
+            inputs.pop(up_id, None)
+            inputs[instance_id(up_id, task.index)] = parts[task.index]
+        return inputs
+
+    def _start_group_try(self, node: _Task, now: float, note: str | None) -> None:
+        """A mapped node's own try: it spans its instances (its error says which of them failed)."""
+        ti = node.ti
+        ti.try_number += 1
+        node.attempt = TryRecord(
+            run_id=self.record.run_id,
+            task_id=node.id,
+            try_number=ti.try_number,
+            pipeline_id=self.record.pipeline_id,
+            state=TaskState.RUNNING,
+            queued_at=now,
+            started_at=now,
+            note=note,
+        )
+        self.new_tries[(node.id, ti.try_number)] = node.attempt
+
+    def _close_group_try(self, node: _Task, state: TaskState, error: str | None) -> None:
+        attempt = node.attempt
+        if attempt is None or attempt.ended_at is not None:
+            return
+        now = self.e.clock.now()
+        attempt.state = state
+        attempt.ended_at = now
+        attempt.duration = max(now - (attempt.started_at or now), 0.0)
+        attempt.error = error
+        self._touch_try(attempt)
+
+    def _instance_done(self, child: _Task, state: TaskState) -> None:
+        """An instance is decided for good: count it; the last one decides its node."""
+        node = child.parent
+        assert node is not None and node.group is not None
+        group = node.group
+        if group.closed:
+            return
+        group.done += 1
+        if state in _FAILED_LIKE:
+            group.failed.append(child)
+        elif state == TaskState.SKIPPED:
+            group.skipped += 1
+        if group.done == len(group.children):
+            self._group_finished(node)
+
+    def _group_finished(self, node: _Task) -> None:
+        """Every instance is decided: the node succeeds with their gathered results, or fails."""
+        from headwater.results import gather_results
+
+        group = node.group
+        assert group is not None
+        group.closed = True
+        if group.failed:
+            first = group.failed[0]
+            detail = f"{first.id}: {(first.error or 'failed').splitlines()[0][:300]}"
+            more = len(group.failed) - 1
+            error = f"{len(group.failed)} of {len(group.children)} instances failed ({detail}"
+            error += f"; and {more} more)" if more else ")"
+            self._close_group_try(node, TaskState.FAILED, error)
+            self._terminal(node, TaskState.FAILED, error)
+            self._alert("failure", node, error, reason="an instance failed for good")
+            return
+        result = gather_results([self.results.get(child.id, _NULL_RESULT) for child in group.children])
+        self.results[node.id] = result
+        self.new_results.append((self.record.run_id, node.id, result.encoding, result.value))
+        self._close_group_try(node, TaskState.SUCCESS, None)
+        self._terminal(node, TaskState.SUCCESS)
+
+    def _abandon_group(self, node: _Task, state: TaskState) -> None:
+        """A mapped node was decided without running its instances (resumed, then upstream failed): so are they."""
+        group = node.group
+        if group is None or group.closed:
+            return
+        group.closed = True
+        child_state = TaskState.SKIPPED if state == TaskState.SKIPPED else TaskState.UPSTREAM_FAILED
+        for child in group.children:
+            if child.ti.state not in _TERMINAL:
+                self._terminal(child, child_state)
+
+    def _hold(self, child: _Task) -> bool:
+        """True if ``child``'s node already runs ``max_parallel`` instances (the child then waits in its group)."""
+        assert child.parent is not None and child.parent.group is not None
+        group = child.parent.group
+        return group.max_parallel is not None and group.active >= group.max_parallel
+
     # -- the loop --------------------------------------------------------------------
     def execute(self) -> RunSummary:
         e = self.e
@@ -453,7 +717,7 @@ class _Run:
         for task in self.tasks.values():  # dependency order
             if task.ti.state == TaskState.SUCCESS:
                 self._count_done(task)
-        for task in self.tasks.values():
+        for task in list(self.tasks.values()):  # a snapshot: a mapped node adds its instances as it expands
             if not task.decided and task.ti.state != TaskState.SUCCESS:
                 self._evaluate(task)
         while self.remaining:
@@ -527,13 +791,29 @@ class _Run:
             return
         task.decided = True
         if decision is Decision.RUN:
-            self._make_ready(task)
+            if self._asset_ready(task):
+                self._make_ready(task)
         elif decision is Decision.SKIP:
             self._terminal(task, TaskState.SKIPPED)
         else:
             self._terminal(task, TaskState.UPSTREAM_FAILED)
 
+    def _asset_ready(self, task: _Task) -> bool:
+        """Load an asset task's upstream values not produced by this run; fail it (no retry) if one is missing."""
+        if task.parent is not None:
+            return True
+        try:
+            self.assets.prepare(task.op)
+        except AssetRunError as exc:
+            self._terminal(task, TaskState.FAILED, str(exc), ran=False)
+            self._alert("failure", task, str(exc), reason="upstream asset not materialized")
+            return False
+        return True
+
     def _make_ready(self, task: _Task) -> None:
+        if task.parent is None and isinstance(task.op, MappedOperator):
+            self._expand(task)  # the node runs as its instances
+            return
         if self.e.priority_policy == "fifo":
             key = (-task.op.options.priority, float(next(self._fifo)), task.order)
         else:
@@ -551,9 +831,17 @@ class _Run:
         if task.ti.started_at is not None:
             task.ti.duration = now - task.ti.started_at
         self._mark(task, error)
+        if state == TaskState.FAILED:
+            self.assets.failed(task.op, task.id)  # an asset's partition is marked failed in the same commit
+        ran = ran and task.parent is None  # a mapped node's breaker counts the node, not each instance
         if ran and state in (TaskState.SUCCESS, TaskState.FAILED) and task.op.options.circuit_breaker:
             self.outcomes.append((task, state == TaskState.SUCCESS, error))
         self.remaining -= 1
+        if task.parent is not None:
+            self._instance_done(task, state)
+        elif task.group is not None and state != TaskState.SUCCESS:
+            self._close_group_try(task, state, error)
+            self._abandon_group(task, state)
         self._count_done(task)
         for down in task.downs:
             if not down.decided:
@@ -571,11 +859,18 @@ class _Run:
         now = self.e.clock.now()
         blocked = False
         while self.ready:
+            head = self.ready[0][1]
+            if head.parent is not None and self._hold(head):
+                heapq.heappop(self.ready)
+                head.parent.group.held.append(head)  # type: ignore[union-attr]
+                continue
             if not admission.try_start(self.lane):
                 blocked = True
                 admission.subscribe(self.record.run_id, self._wake)
                 break
             item = heapq.heappop(self.ready)
+            if item[1].parent is not None:
+                item[1].parent.group.active += 1  # type: ignore[union-attr]
             breaker = self.open_breakers.get(item[1].id)
             if breaker is not None:
                 admission.finished(self.lane, wake=False)
@@ -603,6 +898,8 @@ class _Run:
                     submissions.append(self._queue(item[1], now))
                 else:
                     admission.finished(self.lane, wake=False)
+                    if item[1].parent is not None:
+                        item[1].parent.group.active -= 1  # type: ignore[union-attr]
                     heapq.heappush(self.parked, item)
         if self.parked:
             admission.subscribe(self.record.run_id, self._wake, pools=True)
@@ -645,6 +942,12 @@ class _Run:
         self._mark(task)
         self.inflight[key] = task
         rec = self.record
+        inputs = {
+            **{up.id: self.results[up.id] for up in task.ups if up.id in self.results},
+            **self.assets.inputs.get((task.parent or task).id, {}),  # upstream assets' values read from the store
+        }
+        if task.parent is not None:
+            inputs = self._instance_inputs(task, inputs)
         return TaskSubmission(
             key=key,
             pipeline_id=rec.pipeline_id,
@@ -653,17 +956,26 @@ class _Run:
             interval_start=rec.interval_start.isoformat(),
             interval_end=rec.interval_end.isoformat(),
             params=rec.params,  # type: ignore[arg-type]
-            inputs={up.id: self.results[up.id] for up in task.ups if up.id in self.results},
+            inputs=inputs,
+            partition=self.assets.partition_of(task.op),
             timeout=task.op.options.timeout,
             log_path=log_path,
             results_url=self.e.results_url,
             heartbeat_interval=None if self.e.heartbeat_timeout is None else self.e.heartbeat_timeout / 4,
+            use_cache=self.e.use_cache,
+            map_index=task.index,
         )
 
     def _release(self, task: _Task, key: TaskKey) -> None:
         del self.inflight[key]
         task.deadline = None
         self.e.admission.finished(self.lane)
+        if task.parent is not None:  # one instance fewer running: one held back by max_parallel may go
+            group = task.parent.group
+            assert group is not None
+            group.active -= 1
+            if group.held and not self._hold(task):
+                self._make_ready(group.held.popleft())
         if task.op.options.pool is not None:
             self.released.append((key.run_id, key.task_id, key.try_number))
 
@@ -709,6 +1021,7 @@ class _Run:
                 self.results[task.id] = event.result
                 if event.result.value != "null" or event.result.encoding != "json":
                     self.new_results.append((self.record.run_id, task.id, event.result.encoding, event.result.value))
+            self.assets.succeeded(task.op, task.id, event.result, event.metadata)  # recorded with the success
             self._terminal(task, TaskState.SUCCESS)
         elif event.kind is EventKind.SKIPPED:
             self._terminal(task, TaskState.SKIPPED, event.error)
@@ -727,6 +1040,8 @@ class _Run:
             EventKind.RESCHEDULED: TaskState.UP_FOR_RESCHEDULE,
         }.get(event.kind, TaskState.FAILED)
         attempt.error = event.error
+        if event.note is not None:
+            attempt.note = event.note  # e.g. "cache hit (key 3f2a9c1b, ...)": written with the try
         self._touch_try(attempt)
 
     def _touch_try(self, attempt: TryRecord) -> None:
@@ -763,8 +1078,8 @@ class _Run:
 
     def _alert(self, kind: str, task: _Task, error: str, **fields: Any) -> None:
         """Queue a ``retry`` or ``failure`` alert about ``task`` (sent once its state is committed)."""
-        if self.e.alerter is None:
-            return
+        if self.e.alerter is None or task.parent is not None:
+            return  # a mapped node alerts once, when it fails, not once per instance
         from headwater.engine.alerts import failure_alert, retry_alert
 
         build = retry_alert if kind == "retry" else failure_alert
@@ -866,10 +1181,14 @@ class _Run:
                 continue
             started = task.attempt is not None and task.ti.state in _ACTIVE
             state = TaskState.FAILED if started else TaskState.UPSTREAM_FAILED
+            if task.group is not None:
+                self._close_group_try(task, state, error)
             task.decided = True
             task.ti.state = state
             task.ti.ended_at = now
             self._mark(task, error)
+            if state == TaskState.FAILED:
+                self.assets.failed(task.op, task.id)
         self.remaining = 0
 
     def _check_health(self) -> None:
@@ -905,15 +1224,24 @@ class _Run:
 
     # -- writing -----------------------------------------------------------------------
     def _flush(self, run_state: tuple[str, float | None, float | None] | None = None, *, force: bool = False) -> None:
-        pending = self.dirty or self.new_tries or self.changed_tries or self.new_results or self.released
-        if not (force or pending or run_state):
+        pending = (
+            self.dirty
+            or self.new_instances
+            or self.new_tries
+            or self.changed_tries
+            or self.new_results
+            or self.released
+        )
+        asset_writes = self.assets.take_writes()  # materializations, partition states, lineage
+        if not (force or pending or run_state or asset_writes):
             return
         now = self.e.clock.now()
         released = self.released
         outcomes, self.outcomes = self.outcomes, []
         transitions: list[object] = []
         self.e.store.write_batch(
-            instances=[t.ti for t in self.dirty.values()],
+            instances=[t.ti for t in self.dirty.values() if t.id not in self.new_instances],
+            new_instances=[t.ti for t in self.new_instances.values()],
             new_tries=list(self.new_tries.values()),
             changed_tries=list(self.changed_tries.values()),
             results=self.new_results,
@@ -922,9 +1250,13 @@ class _Run:
             fence=self.lease,
             now=now,
             extra=(lambda conn: transitions.extend(self._record_outcomes(conn, outcomes, now))) if outcomes else None,
+            assets=asset_writes,
         )
+        if asset_writes is not None:
+            self.assets.committed(asset_writes)
         self.next_renewal = now + self.lease.ttl / 3
         self.dirty.clear()
+        self.new_instances.clear()
         self.new_tries.clear()
         self.changed_tries.clear()
         self.new_results = []
@@ -993,6 +1325,7 @@ class _Run:
                     tries=t.ti.try_number,
                     duration=t.ti.duration,
                     error=errors.get(t.id),
+                    note=t.attempt.note if t.attempt is not None and t.ti.state == TaskState.SUCCESS else None,
                 )
                 for t in self.tasks.values()
             ],

@@ -46,6 +46,8 @@ from headwater.store.repository import Store
 
 if TYPE_CHECKING:
     from headwater.config.scheduler_settings import SchedulerSettings
+    from headwater.engine.events.triggers import EventTriggers
+    from headwater.loader.assets import AssetGraph
 
 log = logging.getLogger("headwater.scheduler")
 #: At most this many missed intervals get runs per pass (the rest in the next passes).
@@ -149,6 +151,14 @@ class Scheduler:
 
         self.alerter = Alerter.from_settings(settings, background=True)
         self.deadlines = DeadlineWatch(store, self.alerter.send, self.clock)
+        from headwater.engine.automation import AutoMaterializer
+        from headwater.engine.freshness import FreshnessWatch
+
+        # asset freshness and auto-materialization: not in a backfill's own scheduler
+        self.freshness = FreshnessWatch(store, self.alerter.send) if backfill_id is None else None
+        watch_assets = create_runs and backfill_id is None
+        self.automation = AutoMaterializer(store, executor_name=self.executor_name) if watch_assets else None
+        self._assets_graph: tuple[Pipeline, AssetGraph] | None = None
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.active: dict[str, _Active] = {}
@@ -161,6 +171,18 @@ class Scheduler:
         self._next_renewal = 0.0
         self._lock = threading.Lock()
         self._registered = False
+        self.events: EventTriggers | None = None  # event triggers: only a scheduler that creates runs watches them
+        if create_runs and backfill_id is None:
+            from headwater.engine.events.triggers import EventTriggers
+
+            self.events = EventTriggers(
+                project,
+                store,
+                clock=self.clock,
+                executor_name=self.executor_name,
+                wake=self.wake.set,
+                recheck=self.options.tick,
+            )
 
     # -- lifecycle ------------------------------------------------------------------
     def run_forever(self, *, exit_when_idle: bool = False) -> None:
@@ -182,7 +204,7 @@ class Scheduler:
 
     def idle(self) -> bool:
         """No run in flight here and none waiting in the store for this scheduler."""
-        if self.active:
+        if self.active or (self.events is not None and self.events.has_pending()):
             return False
         from headwater.store.leases import pending_runs
 
@@ -202,6 +224,8 @@ class Scheduler:
         for item in active:
             item.thread.join(10.0)
         self._reap()
+        if self.events is not None:
+            self.events.stop()
         self.hub.shutdown(wait=False)
         self.alerter.close()
         if self._registered:
@@ -221,17 +245,55 @@ class Scheduler:
         self._reap()
         if self.create_runs:
             self._create_due_runs(now)
+        event_due = None
+        if self.events is not None:
+            for error in self.events.sync({pid: k.pipeline for pid, k in self.known.items()}):
+                if error not in self.load_errors:
+                    self.load_errors.append(error)
+            event_due = self.events.fire_due(now)
+        assets = self._asset_graph()
+        auto_due = None
+        if self.automation is not None:
+            auto_due = self.automation.check(assets[1] if assets else None, now, pipeline=assets[0] if assets else None)
         self._claim(now)
         if now >= self._next_renewal:
             heartbeat(self.store, self.owner, now)
             self._next_renewal = now + self.options.lease_ttl / 3
         upcoming = [k.next_check for k in self.known.values() if k.next_check > now] if self.create_runs else []
         upcoming += [self._next_parse, self._next_renewal]
+        if event_due is not None:
+            upcoming.append(event_due)
         if self.backfill_id is None:
             due = self.deadlines.check({pid: k.pipeline for pid, k in self.known.items()}, now)
             if due is not None:
                 upcoming.append(due)
+        if self.freshness is not None:
+            fresh_due = self.freshness.check(assets[1].assets if assets else None, now)
+            if fresh_due is not None:
+                upcoming.append(fresh_due)
+        if auto_due is not None:
+            upcoming.append(auto_due)
         return max(0.0, min([*upcoming, now + self.options.tick]) - self.clock.now())
+
+    def _asset_graph(self) -> tuple[Pipeline, AssetGraph] | None:
+        """The ``assets`` pipeline and its asset graph (rebuilt only when the pipeline changes)."""
+        from headwater.model.pipeline import ASSETS_PIPELINE_ID
+
+        known = self.known.get(ASSETS_PIPELINE_ID)
+        if known is None:
+            self._assets_graph = None
+            return None
+        if self._assets_graph is None or self._assets_graph[0] is not known.pipeline:
+            from headwater.loader.assets import graph_of
+
+            pipeline = known.pipeline
+            try:
+                graph = graph_of(pipeline.asset_definitions.values(), folder=pipeline.file)
+            except DefinitionError as exc:  # validated when loaded; never stop the scheduler over it
+                log.error("%s", exc)
+                return None
+            self._assets_graph = (pipeline, graph)
+        return self._assets_graph
 
     def _load_pipelines(self) -> None:
         if self._fixed is not None:
@@ -272,6 +334,9 @@ class Scheduler:
             except OSError:
                 continue  # removed while we looked
         self._files = seen
+        assets = self._asset_pipeline(errors)
+        if assets is not None:
+            found[assets.id] = assets
         for error in errors:
             if str(error) not in {str(e) for e in self.load_errors}:
                 log.error("%s", error)
@@ -366,13 +431,29 @@ class Scheduler:
 
         return active_parallelism(self.store)
 
+    def _asset_pipeline(self, errors: list[DefinitionError]) -> Pipeline | None:
+        """The ``assets`` pipeline when the project defines assets (its previous version while the graph is broken)."""
+        from headwater.loader.assets import asset_pipeline, load_asset_graph
+        from headwater.model.pipeline import ASSETS_PIPELINE_ID
+
+        try:
+            graph = load_asset_graph(self.project.pipelines_dir)
+        except DefinitionError as exc:
+            if not any(str(exc) == str(e) for e in errors):
+                errors.append(exc)
+            previous = self.known.get(ASSETS_PIPELINE_ID)
+            return previous.pipeline if previous is not None else None
+        return asset_pipeline(graph) if len(graph) else None
+
     def _start(self, record: RunRecord, lease: Lease, resumed: bool) -> None:
+        from headwater.engine.asset_runs import run_subset
+
         known = self.known[record.pipeline_id]
         if known.durations is None:
             known.durations = self.store.typical_durations(record.pipeline_id)
         settings = self.project.settings
         engine = RunEngine(
-            known.pipeline,
+            run_subset(known.pipeline, self.store, record.run_id),  # an assets run: only its own assets
             self.store,
             self.executor,
             executor_name=self.executor_name,

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import ClassVar
 
-JSON = None | bool | int | float | str | list["JSON"] | dict[str, "JSON"]
+from headwater.model.values import JSON as JSON  # re-exported: executors and plugins import it from here
 
 
 @dataclass(frozen=True, slots=True)

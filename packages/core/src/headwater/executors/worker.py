@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from headwater.executors.base import EventKind, EventSink, TaskEvent, TaskSubmission
+from headwater.executors.base import JSON, EventKind, EventSink, TaskEvent, TaskSubmission
 from headwater.model.context import Context, DataInterval, Reschedule, Skip, TaskCancelled
 from headwater.secrets import MaskingFilter, mask
 
@@ -65,6 +65,31 @@ def close_logger(logger: logging.Logger) -> None:
         logger.removeHandler(handler)
 
 
+def node_of(task_id: str) -> str:
+    """The mapped node an instance id belongs to (``fetch[3]`` -> ``fetch``)."""
+    from headwater.model.mapped import parse_instance_id
+
+    parsed = parse_instance_id(task_id)
+    return parsed[0] if parsed else task_id
+
+
+def unwrap_reports(value: object, ctx: Context) -> tuple[object, dict[str, JSON] | None]:
+    """The task's result without a Materialization wrapper, and what it reported as event metadata."""
+    from headwater.model.asset import Materialization, json_safe
+
+    reports = ctx.reports
+    metadata: dict[str, object] = dict(reports.metadata)
+    if isinstance(value, Materialization):
+        metadata.update(value.metadata)
+        value = value.value
+    out: dict[str, JSON] = {}
+    if metadata:
+        out["materialization"] = json_safe(metadata)
+    if reports.reads or reports.writes:
+        out["lineage"] = {"reads": list(reports.reads), "writes": list(reports.writes)}
+    return value, out or None
+
+
 def execute_submission(
     submission: TaskSubmission,
     emit: EventSink,
@@ -84,7 +109,7 @@ def execute_submission(
     try:
         try:
             pipeline = load_pipeline(submission.pipeline_file, submission.pipeline_id)
-            op = pipeline.tasks[key.task_id]
+            op = pipeline.tasks[key.task_id if submission.map_index is None else node_of(key.task_id)]
         except KeyError:
             raise LookupError(f"pipeline '{submission.pipeline_id}' has no task '{key.task_id}' any more") from None
         retry = op.options.retry
@@ -92,6 +117,10 @@ def execute_submission(
             task_id: decode_result(encoded, store_url=submission.results_url)
             for task_id, encoded in submission.inputs.items()
         }
+        if submission.map_index is not None:  # an instance of a mapped task: its item of each mapped argument
+            from headwater.model.mapped import mapped_instance
+
+            op = mapped_instance(pipeline, key.task_id, submission.map_index, upstream)
         ctx = Context(
             run_id=key.run_id,
             pipeline_id=submission.pipeline_id,
@@ -105,14 +134,27 @@ def execute_submission(
             upstream=upstream,
             log=logger,
             partition=submission.partition,
+            map_index=submission.map_index,
             cancelled=cancel_event,
             log_path=submission.log_path,
         )
-        value = op.execute(ctx)
-        if cancel_event.is_set():
-            raise TaskCancelled(f"task {key.task_id} was stopped")
-        result = encode_result(value, key=f"{key.run_id}/{key.task_id}", store_url=submission.results_url)
-        event = TaskEvent(key=key, kind=EventKind.SUCCEEDED, at=now(), result=result)
+        cache = None
+        if op.options.cache:
+            from headwater.cache import TaskCache
+
+            cache = TaskCache(op, ctx, submission, now=now, log=logger)
+        hit = cache.hit() if cache is not None else None  # a cached result: the task's code does not run
+        if hit is not None:
+            event = hit
+        else:
+            value = op.execute(ctx)
+            if cancel_event.is_set():
+                raise TaskCancelled(f"task {key.task_id} was stopped")
+            value, reported = unwrap_reports(value, ctx)  # Materialization(value, metadata=...) and ctx reports
+            result = encode_result(value, key=f"{key.run_id}/{key.task_id}", store_url=submission.results_url)
+            event = TaskEvent(key=key, kind=EventKind.SUCCEEDED, at=now(), result=result, metadata=reported)
+            if cache is not None:
+                cache.store(event)
     except Reschedule as exc:
         logger.info("nothing yet: %s", exc)
         at = now()
@@ -124,9 +166,13 @@ def execute_submission(
         if isinstance(exc, KeyboardInterrupt):
             raise
         # A pipeline that cannot be loaded will not load on a retry either.
-        retryable = retry is not None and retry.is_retryable(exc)
+        # Neither will a cache_key function that raised (it is called with the same inputs).
+        from headwater.cache import CacheKeyError
+
+        own = isinstance(exc, CacheKeyError)
+        retryable = retry is not None and retry.is_retryable(exc) and not own
         logger.error("task failed: %s: %s\n%s", type(exc).__name__, exc, traceback.format_exc())
-        message = mask(f"{type(exc).__name__}: {exc}")[:ERROR_LIMIT]
+        message = mask(str(exc) if own else f"{type(exc).__name__}: {exc}")[:ERROR_LIMIT]
         event = TaskEvent(
             key=key,
             kind=EventKind.FAILED,

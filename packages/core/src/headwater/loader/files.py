@@ -8,11 +8,16 @@ import sys
 import threading
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from headwater.errors import DefinitionError
-from headwater.model.pipeline import Pipeline, collect_pipelines
+from headwater.model.pipeline import ASSETS_PIPELINE_ID, Pipeline, collect_pipelines
 
-_cache: dict[str, tuple[tuple[int, int], list[Pipeline]]] = {}
+if TYPE_CHECKING:
+    from headwater.model.asset import AssetDefinition
+
+#: file -> (signature, pipelines, assets it defines)
+_cache: dict[str, tuple[tuple[int, int], list[Pipeline], list[AssetDefinition]]] = {}
 _memory: dict[str, Pipeline] = {}
 _lock = threading.RLock()
 
@@ -31,6 +36,15 @@ def _signature(path: Path) -> tuple[int, int]:
 
 def load_file(path: str | Path) -> list[Pipeline]:
     """Every pipeline ``path`` defines (re-imported only if the file changed)."""
+    return _load(path)[0]
+
+
+def load_assets(path: str | Path) -> list[AssetDefinition]:
+    """Every asset ``path`` defines at module level (its function is defined in that file)."""
+    return _load(path)[1]
+
+
+def _load(path: str | Path) -> tuple[list[Pipeline], list[AssetDefinition]]:
     path = Path(path).resolve()
     key = str(path)
     try:
@@ -40,14 +54,15 @@ def load_file(path: str | Path) -> list[Pipeline]:
     with _lock:
         cached = _cache.get(key)
         if cached is not None and cached[0] == sig:
-            return cached[1]
+            return cached[1], cached[2]
+        assets: list[AssetDefinition] = []
         try:
             if path.suffix in (".yaml", ".yml"):
                 from headwater.loader.yaml_pipelines import load_yaml
 
                 pipelines = load_yaml(path)
             else:
-                pipelines = _load_python(path)
+                pipelines, assets = _load_python(path)
         except DefinitionError as exc:
             raise exc.located(file=key) from None
         for pipeline in pipelines:
@@ -57,11 +72,11 @@ def load_file(path: str | Path) -> list[Pipeline]:
             if pipeline.id in seen:
                 raise DefinitionError(f"duplicate pipeline id '{pipeline.id}' in one file", file=key)
             seen[pipeline.id] = pipeline
-        _cache[key] = (sig, pipelines)
-        return pipelines
+        _cache[key] = (sig, pipelines, assets)
+        return pipelines, assets
 
 
-def _load_python(path: Path) -> list[Pipeline]:
+def _load_python(path: Path) -> tuple[list[Pipeline], list[AssetDefinition]]:
     key = str(path)
     digest = hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:10]
     module_name = f"headwater_pipelines.{path.stem}_{digest}"
@@ -72,7 +87,9 @@ def _load_python(path: Path) -> list[Pipeline]:
     if spec is None or spec.loader is None:
         raise DefinitionError("not a Python file", file=key)
     module = importlib.util.module_from_spec(spec)
-    with collect_pipelines() as found:
+    from headwater.model.asset import collect_assets
+
+    with collect_pipelines() as found, collect_assets() as assets:
         try:
             sys.modules[module_name] = module
             spec.loader.exec_module(module)
@@ -86,7 +103,17 @@ def _load_python(path: Path) -> list[Pipeline]:
             sys.modules.pop(module_name, None)
             line = _user_line(exc, key)
             raise DefinitionError(f"error while loading{line}: {type(exc).__name__}: {exc}", file=key) from None
-    return list(found)
+    # An asset belongs to the file defining its function (not to files importing it from another).
+    own: dict[str, AssetDefinition] = {}
+    for definition in assets:
+        if getattr(definition.fn, "__module__", None) != module_name:
+            continue
+        if definition.key in own and own[definition.key] is not definition:
+            raise DefinitionError(
+                f"duplicate asset key '{definition.key}' in one file", file=key, tasks=[definition.key]
+            )
+        own[definition.key] = definition
+    return list(found), list(own.values())
 
 
 def _user_line(exc: BaseException, filename: str) -> str:
@@ -96,6 +123,10 @@ def _user_line(exc: BaseException, filename: str) -> str:
 
 def load_pipeline(path: str | Path | None, pipeline_id: str) -> Pipeline:
     """The pipeline ``pipeline_id`` from ``path`` (or from memory when ``path`` is None)."""
+    if pipeline_id == ASSETS_PIPELINE_ID and path is not None and Path(path).is_dir():
+        from headwater.loader.assets import asset_pipeline, load_asset_graph
+
+        return asset_pipeline(load_asset_graph(path))
     if path is None:
         if pipeline_id in _memory:
             return _memory[pipeline_id]

@@ -19,11 +19,11 @@ from headwater.model.python_operator import takes_context
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from headwater.executors.base import JSON
     from headwater.model.context import Context
     from headwater.model.freshness import Freshness
     from headwater.model.options import TaskOptionArgs
     from headwater.model.partitions import PartitionMapping, PartitionsDefinition
+    from headwater.model.values import JSON
 
 AutoPolicy = Literal["eager", "on_cron"]
 AUTO_POLICIES: tuple[str, ...] = ("eager", "on_cron")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -41,6 +41,23 @@ class DataInterval:
     end: datetime
 
 
+@dataclass(slots=True)
+class TaskReports:
+    """What a running task reported besides its result: datasets read and written, metadata."""
+
+    reads: list[str] = field(default_factory=list)
+    writes: list[str] = field(default_factory=list)
+    metadata: dict[str, object] = field(default_factory=dict)
+
+
+def _datasets(value: Iterable[str] | str, what: str) -> list[str]:
+    items = [value] if isinstance(value, str) else list(value)
+    for item in items:
+        if not isinstance(item, str) or not item:
+            raise TypeError(f"report_lineage({what}=...): datasets are non-empty strings, got {item!r}")
+    return items
+
+
 @dataclass(frozen=True, kw_only=True)
 class Context:
     """The task's view of its run. Passed as the first argument to task functions that take ``ctx``."""
@@ -57,6 +74,22 @@ class Context:
     partition: str | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
     log_path: str | None = None
+    #: Which item an instance of a mapped task runs (``fetch[3]``: 3); None for other tasks.
+    map_index: int | None = None
+    #: What the task reported with ``report_lineage`` and ``add_metadata`` (sent with its success).
+    reports: TaskReports = field(default_factory=TaskReports)
+
+    def report_lineage(self, *, reads: Iterable[str] | str = (), writes: Iterable[str] | str = ()) -> None:
+        """Record datasets (tables, keys, URLs) this task reads and writes; stored when it succeeds.
+
+        >>> ctx.report_lineage(reads=["raw.orders"], writes=["staging.orders"])
+        """
+        self.reports.reads.extend(d for d in _datasets(reads, "reads") if d not in self.reports.reads)
+        self.reports.writes.extend(d for d in _datasets(writes, "writes") if d not in self.reports.writes)
+
+    def add_metadata(self, **values: object) -> None:
+        """Attach metadata (JSON values: row counts, scores) to this task's materialization."""
+        self.reports.metadata.update(values)
 
     def wait(self, seconds: float) -> None:
         """Sleep up to ``seconds``; raise TaskCancelled at once if the task is stopped meanwhile."""

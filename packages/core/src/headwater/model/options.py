@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypedDict
 
@@ -30,6 +30,9 @@ class TaskOptionArgs(TypedDict, total=False):
     trigger_rule: TriggerRule | str
     owner: str | None
     tags: tuple[str, ...] | list[str]
+    cache: bool
+    cache_key: Callable[..., str] | None
+    cache_expiration: Duration | None
 
 
 OPTION_NAMES = frozenset(TaskOptionArgs.__annotations__)
@@ -58,6 +61,12 @@ class TaskOptions:
     tags: tuple[str, ...] = ()
     #: open the task's circuit breaker after this many consecutive failed runs (None: never)
     circuit_breaker: int | None = None
+    #: reuse the result of an earlier try with the same cache key instead of running (see docs/caching.md)
+    cache: bool = False
+    #: called with the task's inputs, returns the cache key (None: code + inputs + partition)
+    cache_key: Callable[..., str] | None = None
+    #: seconds after which a cached result is no longer reused (None: never expires)
+    cache_expiration: float | None = None
 
     @property
     def max_tries(self) -> int:
@@ -96,6 +105,7 @@ def resolve_options(
         owner = merged.get("owner")
         tags = merged.get("tags", ())
         circuit_breaker = merged.get("circuit_breaker")
+        cache, cache_key, cache_expiration = _cache_options(merged)
         if pool is not None and not (isinstance(pool, str) and pool):
             raise DefinitionError(f"pool: expected a pool name, got {pool!r}")
         if isinstance(pool_slots, bool) or not isinstance(pool_slots, int) or pool_slots < 1:
@@ -122,6 +132,28 @@ def resolve_options(
             owner=owner,
             tags=tuple(tags),
             circuit_breaker=circuit_breaker,
+            cache=cache,
+            cache_key=cache_key,
+            cache_expiration=cache_expiration,
         )
     except DefinitionError as exc:
         raise DefinitionError(f"{where}: {exc.message}") from None
+
+
+def _cache_options(merged: Mapping[str, object]) -> tuple[bool, Callable[..., str] | None, float | None]:
+    """``cache``, ``cache_key`` (which implies ``cache=True`` unless cache is given) and ``cache_expiration``."""
+    cache_key = merged.get("cache_key")
+    if cache_key is not None and not callable(cache_key):
+        raise DefinitionError(
+            f"cache_key: expected a function that takes the task's inputs and returns a str, got {cache_key!r}"
+        )
+    cache = merged.get("cache", cache_key is not None)
+    if not isinstance(cache, bool):
+        raise DefinitionError(f"cache: expected True or False, got {cache!r}")
+    expiration = merged.get("cache_expiration")
+    seconds = None
+    if expiration is not None:
+        seconds = parse_duration(expiration, what="cache_expiration")  # type: ignore[arg-type]
+        if seconds <= 0:
+            raise DefinitionError(f"cache_expiration: must be longer than 0, got {expiration!r}")
+    return cache, cache_key, seconds

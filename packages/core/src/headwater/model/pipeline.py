@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, time, tzinfo
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -16,11 +17,15 @@ from headwater.model.options import check_option_names, resolve_options
 from headwater.model.schedule import cron_expression, parse_date, parse_timezone
 
 if TYPE_CHECKING:
+    from headwater.model.asset import AssetDefinition
     from headwater.model.deadline import Deadline
     from headwater.model.operator import Operator
+    from headwater.model.triggers import Trigger
 
 _PIPELINE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")
 _local = threading.local()
+#: The reserved id of the pipeline made of the project's assets (``headwater materialize``).
+ASSETS_PIPELINE_ID = "assets"
 
 
 def _stack(name: str) -> list[object]:
@@ -49,6 +54,16 @@ class collect_pipelines:  # noqa: N801 - used like a function: `with collect_pip
         _stack("collectors").pop()
 
 
+class reserved_ids_allowed:  # noqa: N801 - used like a function: `with reserved_ids_allowed():`
+    """Let the loader create the reserved ``assets`` pipeline in this thread."""
+
+    def __enter__(self) -> None:
+        _stack("reserved").append(True)
+
+    def __exit__(self, *exc: object) -> None:
+        _stack("reserved").pop()
+
+
 class Pipeline:
     """A named graph of tasks. Use it as a context manager; tasks created inside join it.
 
@@ -60,7 +75,7 @@ class Pipeline:
         self,
         id: str,
         *,
-        schedule: str | None = None,
+        schedule: str | Trigger | Sequence[Trigger] | None = None,
         start_date: str | date | datetime | None = None,
         end_date: str | date | datetime | None = None,
         timezone: str = "UTC",
@@ -77,14 +92,29 @@ class Pipeline:
             raise DefinitionError(
                 f"invalid pipeline id {id!r}: use letters, digits, '_', '.', '-' (at most 200 characters)"
             )
+        if id == ASSETS_PIPELINE_ID and not _stack("reserved"):
+            raise DefinitionError(
+                f"pipeline id '{id}' is reserved for the project's assets (`headwater materialize`): choose another id",
+                pipeline=id,
+            )
         self.id = id
         try:
             self.tz: tzinfo = parse_timezone(timezone)
             self.timezone = timezone
-            self.schedule = schedule
-            self.cron = cron_expression(schedule) if isinstance(schedule, str) else None
+            #: The event triggers that start runs (``schedule=FileArrival(...)`` or a list of triggers).
+            self.triggers: tuple[Trigger, ...] = ()
             if schedule is not None and not isinstance(schedule, str):
-                raise DefinitionError(f"schedule: expected a cron string, a preset or None, got {schedule!r}")
+                from headwater.model.triggers import as_triggers, describe_triggers
+
+                self.triggers = as_triggers(schedule) or ()
+                if not self.triggers:
+                    raise DefinitionError(
+                        "schedule: expected a cron string, a preset, None, a trigger (FileArrival, AssetUpdated, "
+                        f"Webhook, DatabaseChange) or a list of triggers, got {schedule!r}"
+                    )
+                schedule = describe_triggers(self.triggers)  # e.g. "file:landing/*.csv | webhook:orders"
+            self.schedule: str | None = schedule
+            self.cron = cron_expression(schedule) if isinstance(schedule, str) and not self.triggers else None
             self.start_date = parse_date(start_date, self.tz, what="start_date")
             self.end_date = parse_date(end_date, self.tz, what="end_date")
             if self.start_date and self.end_date and self.end_date.timestamp() < self.start_date.timestamp():
@@ -115,6 +145,8 @@ class Pipeline:
         except DefinitionError as exc:
             raise exc.located(pipeline=id) from None
         self.file: str | None = None
+        #: Asset definitions this pipeline's asset tasks may depend on (the whole graph for ``assets``).
+        self.asset_definitions: dict[str, AssetDefinition] = {}
         self.tasks: dict[str, Operator] = {}
         self.upstream: dict[str, set[str]] = {}
         self._order: list[str] | None = None
@@ -186,6 +218,7 @@ class Pipeline:
     # -- reading -------------------------------------------------------------------
     def validate(self) -> None:
         """Raise DefinitionError if the graph has a cycle or names an unknown task."""
+        self._wire_assets()
         for task_id, ups in self.upstream.items():
             unknown = sorted(u for u in ups if u not in self.tasks)
             if unknown:
@@ -200,6 +233,35 @@ class Pipeline:
             cycle: list[str] = order[0]
             raise DefinitionError(f"cycle: {' -> '.join(cycle)}", pipeline=self.id, tasks=cycle[:-1], file=self.file)
         self._order = order  # type: ignore[assignment]
+
+    def _wire_assets(self) -> None:
+        """An asset task runs after each of its upstream assets that is a task of this pipeline."""
+        from headwater.model.asset import AssetOperator
+
+        for task_id, op in self.tasks.items():
+            if not isinstance(op, AssetOperator):
+                continue
+            for dep in op.asset.deps:
+                up = self.tasks.get(dep)
+                if isinstance(up, AssetOperator) and up.asset.key == dep and dep not in self.upstream[task_id]:
+                    self.upstream[task_id].add(dep)
+                    self._order = None
+
+    def subset(self, task_ids: Iterable[str]) -> Pipeline:
+        """A copy holding only ``task_ids`` (same id, file and settings) and the dependencies between them."""
+        keep = set(task_ids)
+        missing = sorted(keep - set(self.tasks))
+        if missing:
+            raise DefinitionError(
+                f"unknown task(s) {', '.join(missing)}", pipeline=self.id, tasks=missing, file=self.file
+            )
+        order = self.order
+        clone = copy.copy(self)
+        clone.tasks = {t: self.tasks[t] for t in order if t in keep}
+        clone.upstream = {t: self.upstream[t] & keep for t in clone.tasks}
+        clone._order = [t for t in order if t in keep]
+        clone._suffixes = {}
+        return clone
 
     @property
     def order(self) -> list[str]:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from headwater.model.context import Context
+    from headwater.model.mapped import MappedOperator
     from headwater.model.options import TaskOptionArgs
 
 P = ParamSpec("P")
@@ -64,6 +65,31 @@ def _resolve(value: object, upstream: Mapping[str, object]) -> object:
     return value
 
 
+def check_cache_key(
+    cache_key: Callable[..., object],
+    args: Sequence[object],
+    kwargs: Mapping[str, object],
+    *,
+    task_id: str,
+    pipeline: str | None = None,
+) -> None:
+    """Raise a DefinitionError if ``cache_key`` cannot be called with the task's arguments."""
+    try:
+        signature = inspect.signature(cache_key)
+    except (TypeError, ValueError):
+        return  # a builtin without a signature: called as it is
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        name = getattr(cache_key, "__qualname__", repr(cache_key))
+        raise DefinitionError(
+            f"task '{task_id}': cache_key {name}{signature} cannot take the task's inputs "
+            f"({len(args)} positional{', ' + ', '.join(kwargs) if kwargs else ''}): {exc}",
+            pipeline=pipeline,
+            tasks=[task_id],
+        ) from None
+
+
 class PythonOperator(Operator):
     """Call ``fn(ctx, *args, **kwargs)``; any argument that is a task becomes that task's result.
 
@@ -88,14 +114,25 @@ class PythonOperator(Operator):
         self.kwargs = dict(kwargs or {})
         self._takes_ctx = takes_context(fn)
         super().__init__(task_id, **options)
+        if self.options.cache_key is not None:
+            pipeline_id = self.pipeline.id if self.pipeline is not None else None
+            check_cache_key(self.options.cache_key, self.args, self.kwargs, task_id=task_id, pipeline=pipeline_id)
 
     def data_dependencies(self) -> Iterable[Operator]:
         yield from _refs(self.args)
         yield from _refs(self.kwargs)
 
-    def execute(self, ctx: Context) -> object:
+    def call_arguments(self, ctx: Context) -> tuple[list[object], dict[str, object]]:
+        """The arguments ``fn`` is called with after ``ctx``: each task replaced by its result.
+
+        A custom ``cache_key`` is called with the same arguments.
+        """
         args = [_resolve(a, ctx.upstream) for a in self.args]
         kwargs = {k: _resolve(v, ctx.upstream) for k, v in self.kwargs.items()}
+        return args, kwargs
+
+    def execute(self, ctx: Context) -> object:
+        args, kwargs = self.call_arguments(ctx)
         if self._takes_ctx:
             return self.fn(ctx, *args, **kwargs)
         return self.fn(*args, **kwargs)
@@ -136,6 +173,32 @@ class TaskFunction(Generic[P, R]):
     def with_options(self, *, id: str | None = None, **options: Unpack[TaskOptionArgs]) -> TaskFunction[P, R]:
         """A copy of this task with ``id`` and any ``@task`` option overridden."""
         return TaskFunction(self.fn, {**self.options, **options}, task_id=id or self.task_id)
+
+    def map(self, *args: object, max_parallel: int | None = None, **kwargs: object) -> MappedOperator:
+        """Inside a pipeline block, add one node that runs this task once per item (``id[0]``, ``id[1]``...).
+
+        Every argument is mapped over (zipped) unless wrapped in ``unmapped(...)``; a
+        mapped argument is a list or an upstream task's result. ``max_parallel`` limits
+        how many instances run at once. Downstream tasks receive the list of results.
+        """
+        from headwater.model.mapped import MappedOperator
+        from headwater.model.pipeline import current_pipeline
+
+        pipeline = current_pipeline()
+        if pipeline is None:
+            raise DefinitionError(
+                f"task '{self.task_id}'.map() was called outside a `with Pipeline(...)` block",
+                tasks=[self.task_id],
+            )
+        task_id = pipeline.unique_task_id(self.task_id)
+        return MappedOperator(
+            task_id,
+            fn=self.fn,
+            args=args,
+            kwargs=kwargs,
+            max_parallel=max_parallel,
+            **self.options,  # type: ignore[arg-type]
+        )
 
     def __repr__(self) -> str:
         return f"<task {self.task_id}>"

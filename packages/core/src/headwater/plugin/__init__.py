@@ -9,6 +9,8 @@ A plugin module implements hooks from :mod:`headwater.plugin.spec` with
 
 from __future__ import annotations
 
+from headwater.engine.events.sources import Emitter as EventEmitter
+from headwater.engine.events.sources import EventSource, Payload, PollingSource, SourceContext, Subscription
 from headwater.executors.base import (
     EncodedResult,
     EventKind,
@@ -23,6 +25,7 @@ from headwater.executors.worker import execute_submission
 from headwater.model.context import Context, Skip, TaskCancelled
 from headwater.model.operator import Operator
 from headwater.model.options import TaskOptionArgs
+from headwater.model.triggers import Trigger
 from headwater.plugin.manager import Kind, PluginInfo, Registration, get_manager
 from headwater.plugin.notifier import Alert, AlertKind, Notifier
 from headwater.plugin.registry import load_operator
@@ -34,23 +37,30 @@ __all__ = [
     "AlertKind",
     "Context",
     "EncodedResult",
+    "EventEmitter",
     "EventKind",
     "EventSink",
+    "EventSource",
     "Executor",
     "ExecutorHealth",
     "Kind",
     "Notifier",
     "Operator",
+    "Payload",
     "PluginInfo",
+    "PollingSource",
     "Register",
     "Registration",
     "ResultStore",
     "Skip",
+    "SourceContext",
+    "Subscription",
     "TaskCancelled",
     "TaskEvent",
     "TaskKey",
     "TaskOptionArgs",
     "TaskSubmission",
+    "Trigger",
     "execute_submission",
     "get_manager",
     "hookimpl",

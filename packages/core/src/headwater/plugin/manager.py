@@ -36,6 +36,7 @@ class Kind(StrEnum):
     NOTIFIER = "notifier"
     CONNECTION_TYPE = "connection_type"
     RESULT_STORE = "result_store"
+    EVENT_SOURCE = "event_source"
 
 
 _HOOKS: dict[Kind, str] = {
@@ -45,6 +46,7 @@ _HOOKS: dict[Kind, str] = {
     Kind.NOTIFIER: "headwater_register_notifiers",
     Kind.CONNECTION_TYPE: "headwater_register_connection_types",
     Kind.RESULT_STORE: "headwater_register_result_stores",
+    Kind.EVENT_SOURCE: "headwater_register_event_sources",
 }
 
 #: Where shipped names come from, for "install X" hints when they are missing.
@@ -56,6 +58,7 @@ KNOWN_PROVIDERS: dict[tuple[Kind, str], str] = {
     (Kind.NOTIFIER, "slack"): "headwater-slack",
     (Kind.NOTIFIER, "email"): "headwater-email",
     (Kind.RESULT_STORE, "s3"): "headwater-s3",
+    (Kind.EVENT_SOURCE, "s3"): "headwater-s3",
 }
 _PROVIDER_PREFIXES = {
     "postgres.": "headwater-postgres",

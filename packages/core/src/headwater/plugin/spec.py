@@ -71,5 +71,19 @@ def headwater_register_result_stores(register: Register) -> None:
     """Called once when a result store is first needed: ``register("s3", "...:S3ResultStore")``.
 
     The class must implement :class:`headwater.plugin.ResultStore`; it is chosen by
-    the URL scheme of the ``results`` setting.
+    the URL scheme of the ``results`` setting. The protocol is ``put(key, data) -> uri``
+    (atomic), ``get(uri) -> bytes`` and, since task caching, ``read(key) -> bytes | None``
+    (None when nothing is stored under ``key``): cached results live in the same store
+    under ``cache/<pipeline>/<task>/<sha256>.json``. A store without ``read`` still
+    stores results; cached tasks then always run (a warning is logged in the try log).
+    """
+
+
+@hookspec
+def headwater_register_event_sources(register: Register) -> None:
+    """Called once when the scheduler first starts watching event triggers: ``register("s3", "...:S3Source")``.
+
+    The name is a trigger kind (``Trigger.kind`` of the plugin's trigger class); the
+    class must subclass :class:`headwater.plugin.EventSource` and is built with the
+    triggers of that kind (see ``docs/event-triggers.md``).
     """

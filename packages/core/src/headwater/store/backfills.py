@@ -129,3 +129,16 @@ def _record(row: dict[str, object]) -> BackfillRecord:
     for name in ("range_start", "range_end", "created_at", "ended_at"):
         row[name] = _aware(row[name])  # type: ignore[arg-type]
     return BackfillRecord(**row)  # type: ignore[arg-type]
+
+
+def materialized_partitions(store: Store, backfill_id: str, asset_key: str) -> set[str]:
+    """Partitions of ``asset_key`` that runs of the backfill materialized (an asset backfill resumes without them)."""
+    m, r = t.materializations.c, t.runs.c
+    query = (
+        select(m.partition_key)
+        .join(t.runs, r.run_id == m.run_id)
+        .where(r.backfill_id == backfill_id, m.asset_key == asset_key)
+        .distinct()
+    )
+    with store.engine.connect() as conn:
+        return {str(key) for (key,) in conn.execute(query)}

@@ -6,6 +6,7 @@ import json
 import statistics
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
@@ -18,6 +19,9 @@ from headwater.store.records import (
     to_datetime,
     to_timestamp,
 )
+
+if TYPE_CHECKING:
+    from headwater.store.assets import AssetWrites
 
 _TI_MUTABLE = ("state", "try_number", "next_try_at", "started_at", "ended_at", "duration")
 _TRY_MUTABLE = ("state", "started_at", "ended_at", "duration", "error", "log_path", "heartbeat_at", "note")
@@ -115,6 +119,7 @@ class Store:
         self,
         *,
         instances: Sequence[TaskInstanceRecord] = (),
+        new_instances: Sequence[TaskInstanceRecord] = (),
         new_tries: Sequence[TryRecord] = (),
         changed_tries: Sequence[TryRecord] = (),
         results: Sequence[tuple[str, str, str, str]] = (),
@@ -123,11 +128,13 @@ class Store:
         fence: Lease | None = None,
         now: float | None = None,
         extra: Callable[[Connection], None] | None = None,
+        assets: AssetWrites | None = None,
     ) -> None:
         """Write a batch of state changes in one transaction (the engine's group commit).
 
         With ``fence``, the batch is written only while that lease is still held
         (LeaseLost otherwise, and nothing is written); it also renews the lease.
+        ``assets``: materializations, asset partition states and lineage, committed with the task states.
         """
         with self.engine.begin() as conn:
             if fence is not None:
@@ -138,6 +145,8 @@ class Store:
                 from headwater.store.pools import release_in
 
                 release_in(conn, released_slots)
+            if new_instances:  # the instances of a mapped task, created when it expands
+                conn.execute(insert(t.task_instances), [_ti_row(ti) for ti in new_instances])
             if new_tries:
                 conn.execute(insert(t.task_tries), [_try_row(tr) for tr in new_tries])
             if changed_tries:
@@ -178,6 +187,8 @@ class Store:
                 if started is not None:
                     values["started_at"] = to_datetime(started)
                 conn.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(values))
+            if assets:
+                assets.write(conn, now if now is not None else datetime.now(UTC).timestamp())
             if extra is not None:
                 extra(conn)
 
