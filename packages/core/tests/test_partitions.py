@@ -422,3 +422,11 @@ def test_window_of_a_day_is_contiguous_with_the_next() -> None:
     assert sum(hours(w) for w in windows) == 365 * 24
     assert {hours(w) for w in windows} == {23, 24, 25}
     assert windows[0].start - timedelta(0) == datetime(2026, 1, 1, tzinfo=ZoneInfo("America/New_York"))
+
+
+def test_monthly_partitions_accept_a_month_as_start_and_end() -> None:
+    from headwater import MonthlyPartitions
+
+    months = MonthlyPartitions(start="2026-01", end="2026-03")
+    assert months == MonthlyPartitions(start="2026-01-01", end="2026-03-01")
+    assert months.keys_between("2026-01", "2026-03") == ["2026-01", "2026-02", "2026-03"]

@@ -220,8 +220,11 @@ def history(ctx: click.Context, target: str, limit: int) -> None:
                 duration = (r.ended_at - r.started_at).total_seconds() if r.ended_at and r.started_at else None
                 started = r.started_at.strftime("%Y-%m-%d %H:%M:%S") if r.started_at else "-"
                 trigger = _trigger_text(r.trigger, fired_by.get(r.run_id))
-                rows.append([r.run_id, r.state, started, format_duration(duration), trigger])
-            click.echo(_table(rows, ["run", "state", "started (UTC)", "duration", "trigger"]))
+                rows.append([r.run_id, r.state, started, format_duration(duration), trigger, r.partition_key or "-"])
+            header = ["run", "state", "started (UTC)", "duration", "trigger", "partition"]
+            if all(r.partition_key is None for r in runs):
+                rows, header = [row[:-1] for row in rows], header[:-1]
+            click.echo(_table(rows, header))
             click.echo("")
         latest = runs[0]
         tries = store.tries(latest.run_id)

@@ -86,12 +86,9 @@ def partition_interval(partitions: PartitionsDefinition | None, partition_key: s
 
 def assets_run_id(partition_key: str | None, logical_date: datetime) -> str:
     """A new run id for an ``assets`` run (names the partition when there is one)."""
-    import re
-    import secrets
+    from headwater.engine.run import new_run_id
 
-    stamp = logical_date.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
-    part = f"-{re.sub(r'[^A-Za-z0-9_.-]', '', partition_key)[:60]}" if partition_key else ""
-    return f"{ASSETS_PIPELINE_ID}{part}-{stamp}-{secrets.token_hex(3)}"
+    return new_run_id(ASSETS_PIPELINE_ID, logical_date, partition_key)
 
 
 def asset_run_record(

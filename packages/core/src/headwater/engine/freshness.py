@@ -230,6 +230,7 @@ class FreshnessWatch:
         self._assets: Mapping[str, AssetDefinition] | None = None
         self._last = float("-inf")
         self._next: float | None = None
+        self._first_seen: dict[tuple[str, str], datetime] = {}  # never-materialized pairs: when first evaluated
 
     def check(self, assets: Mapping[str, AssetDefinition] | None, now: float) -> float | None:
         """Evaluate every asset with a freshness policy; return when to check next (epoch seconds).
@@ -257,6 +258,11 @@ class FreshnessWatch:
         last = db.last_materialized(self.store, pairs)
         never = [pair for pair in pairs if pair not in last]
         since = db.first_unmaterialized_violations(self.store, never) if never else {}
+        for pair in never:
+            # a never-materialized asset gets max_lag from when this scheduler first saw it, then is late
+            first = self._first_seen.setdefault(pair, moment)
+            lag = watched[pair[0]].freshness.lag  # type: ignore[union-attr]
+            since.setdefault(pair, first + lag)
         statuses: dict[tuple[str, str], FreshnessStatus] = {}
         upcoming: list[float] = []
         for key, asset in watched.items():

@@ -15,6 +15,7 @@ import itertools
 import json
 import queue
 import random
+import re
 import secrets
 from collections import deque
 from collections.abc import Mapping
@@ -73,12 +74,15 @@ INTERRUPTED = "interrupted: the process running this try stopped before it finis
 HANDED_BACK = "handed back: the scheduler stopped before this try finished; the try will run again"
 
 _FAILED_LIKE = (TaskState.FAILED, TaskState.UPSTREAM_FAILED)
+_RUN_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _NULL_RESULT = EncodedResult("json", "null")  # a skipped instance's place in its node's gathered result
 
 
-def new_run_id(pipeline_id: str, logical_date: datetime) -> str:
+def new_run_id(pipeline_id: str, logical_date: datetime, partition_key: str | None = None) -> str:
+    """A new run id: the pipeline, the partition if any, the logical date and a random suffix."""
     stamp = logical_date.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
-    return f"{pipeline_id}-{stamp}-{secrets.token_hex(3)}"
+    part = f"-{_RUN_ID_UNSAFE.sub('', partition_key)[:60]}" if partition_key else ""
+    return f"{pipeline_id}{part}-{stamp}-{secrets.token_hex(3)}"
 
 
 @dataclass(eq=False, slots=True)
@@ -210,7 +214,7 @@ class RunEngine:
                 interval, date = window, window.start
         merged = resolve_params(self.pipeline, params or {})
         record = RunRecord(
-            run_id=run_id or new_run_id(self.pipeline.id, date),
+            run_id=run_id or new_run_id(self.pipeline.id, date, partition_key),
             pipeline_id=self.pipeline.id,
             pipeline_file=self.pipeline.file,
             state=RunState.QUEUED,

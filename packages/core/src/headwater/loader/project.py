@@ -52,6 +52,8 @@ def find_pipeline(project: Project, target: str) -> Pipeline:
                 raise error
         known = ", ".join(sorted(result.pipelines)) or "none"
         message = f"no pipeline '{target}' in {project.pipelines_dir} (known: {known})"
+        if target == "assets":
+            message += "; assets are run with `headwater materialize ASSET [--partition P]`"
         if result.errors:  # the pipeline may be in one of them: show why they fail
             message += f"; {len(result.errors)} file(s) failed to load:\n" + "\n".join(f"  {e}" for e in result.errors)
         raise UsageError(message)

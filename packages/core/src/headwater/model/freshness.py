@@ -102,8 +102,8 @@ class Freshness:
     ) -> FreshnessCheck:
         """Is the asset fresh at ``now``, given its newest materialization (None: never materialized)?
 
-        ``since``: when the policy started to apply (e.g. the first evaluation); an asset never
-        materialized is late from then (default: from ``now``), and cron ticks before it are not
+        ``since``: when the policy started to apply; an asset never materialized is late from then
+        (default: from ``now``; fresh until then if it is later), and cron ticks before it are not
         checked. Naive datetimes are UTC.
         """
         now = _utc(now)
@@ -111,8 +111,9 @@ class Freshness:
         start = None if since is None else _utc(since)
         if self._timetable is None:
             if last is None:
-                expected = now if start is None or start > now else start
-                return self._late(expected, now, None)
+                if start is not None and start > now:  # not due yet
+                    return FreshnessCheck(fresh=True, expected_by=None, minutes_late=0.0, next_check=start)
+                return self._late(start or now, now, None)
             expected = last + self.lag
             if now < expected:
                 return FreshnessCheck(fresh=True, expected_by=None, minutes_late=0.0, next_check=expected)

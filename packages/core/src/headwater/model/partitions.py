@@ -124,7 +124,7 @@ class _TimePartitions(PartitionsDefinition):
         object.__setattr__(self, "_fixed", _fixed_offset(tz))
         if self.start is None:
             raise DefinitionError(f"{what}: start is required (the first date, like '2026-01-01')")
-        start = parse_date(self.start, tz, what=f"{what} start")
+        start = parse_date(self._date_like(self.start), tz, what=f"{what} start")
         assert start is not None
         first = self._containing(_to_ts(start, tz))
         if self._start_ts(first) < start.timestamp():
@@ -132,7 +132,7 @@ class _TimePartitions(PartitionsDefinition):
         object.__setattr__(self, "_first", first)
         last = None
         if self.end is not None:
-            end = parse_date(self.end, tz, what=f"{what} end")
+            end = parse_date(self._date_like(self.end), tz, what=f"{what} end")
             assert end is not None
             last = self._containing(_to_ts(end, tz))
             if last < first:
@@ -141,6 +141,10 @@ class _TimePartitions(PartitionsDefinition):
                     f"(the first {self.kind} partition starting at or after start {_show(self.start)})"
                 )
         object.__setattr__(self, "_last", last)
+
+    def _date_like(self, value: DateLike) -> DateLike:
+        """``value`` as parse_date takes it (monthly sets also accept a month key like ``2026-01``)."""
+        return value
 
     # -- the calendar of one granularity (subclasses) ---------------------------------------------------
 
@@ -372,6 +376,11 @@ class MonthlyPartitions(_CalendarPartitions):
     def _first_day(self, p: int) -> date:
         year, month = divmod(p, 12)
         return date(year, month + 1, 1)
+
+    def _date_like(self, value: DateLike) -> DateLike:
+        if isinstance(value, str) and _MONTH.fullmatch(value.strip()):
+            return f"{value.strip()}-01"
+        return value
 
     def _of_day(self, day: date) -> int:
         return day.year * 12 + day.month - 1
