@@ -429,6 +429,10 @@ def test_an_unknown_connection_is_a_definition_error(tmp_path: Path) -> None:
     assert "connection 'warehouse' is not defined" in result.output
     assert "database:warehouse/orders_changed" in result.output and "Traceback" not in result.output
     assert not (root / ".headwater" / "hw.db").exists()
+    for command in (["run", "orders"], ["test", "orders"]):  # a manual run refuses the broken definition too
+        result = CliRunner().invoke(cli, ["--project", str(root), *command])
+        assert result.exit_code == 2 and "connection 'warehouse' is not defined" in result.output, result.output
+    assert not (root / ".headwater" / "hw.db").exists()
     scheduler, store = _scheduler(root, FakeClock(START))
     try:
         scheduler.step()

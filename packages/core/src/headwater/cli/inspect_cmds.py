@@ -61,11 +61,7 @@ def show(ctx: click.Context, pipeline_id: str) -> None:
     from headwater.loader.project import find_pipeline
 
     project = load_project_from(ctx)
-    pipeline = find_pipeline(project, pipeline_id)
-    if pipeline.triggers:
-        from headwater.engine.events.triggers import check_triggers
-
-        check_triggers(pipeline, project)  # unknown connection or asset: exit 2 before printing anything
+    pipeline = find_pipeline(project, pipeline_id)  # an unknown connection or asset: exit 2 before printing
     click.echo(f"pipeline    {pipeline.id}")
     click.echo(f"file        {pipeline.file}")
     if pipeline.description:

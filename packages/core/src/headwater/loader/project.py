@@ -38,7 +38,20 @@ def pipeline_from_file(path: Path, pipeline_id: str | None = None) -> Pipeline:
 
 
 def find_pipeline(project: Project, target: str) -> Pipeline:
-    """The pipeline ``target`` names: a definition file, or an id in the project's pipelines folder."""
+    """The pipeline ``target`` names: a definition file, or an id in the project's pipelines folder.
+
+    A pipeline whose triggers cannot work in ``project`` (an unknown connection or asset) is a
+    DefinitionError here too, so every command refuses it, not only the scheduler.
+    """
+    pipeline = _find_pipeline(project, target)
+    if pipeline.triggers:
+        from headwater.engine.events.triggers import check_triggers
+
+        check_triggers(pipeline, project)
+    return pipeline
+
+
+def _find_pipeline(project: Project, target: str) -> Pipeline:
     if looks_like_file(target):
         return pipeline_from_file(Path(target).resolve())
     result = scan(project)
