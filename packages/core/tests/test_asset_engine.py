@@ -401,3 +401,30 @@ def test_headwater_run_passes_a_checked_partition_to_the_run(tmp_path: Path) -> 
         assert value.result is not None and '"partition":"2026-03-04"' in value.result.value
     finally:
         store.close()
+
+
+def test_the_scheduler_sees_an_asset_added_to_a_file_and_keeps_the_graph_while_nothing_changes(
+    project: Project, store: Store
+) -> None:
+    import os
+
+    from headwater.engine.scheduler import Scheduler
+    from headwater.model.pipeline import ASSETS_PIPELINE_ID
+
+    clock = FakeClock()
+    scheduler = Scheduler(project, store=store, executor=InlineExecutor(), clock=clock)
+    try:
+        scheduler.step()
+        before = scheduler.known[ASSETS_PIPELINE_ID].pipeline
+        assert "extra" not in before.tasks
+        clock.advance(scheduler.options.parse_interval + 1)
+        scheduler.step()  # no file changed: the same assets pipeline, not a rebuilt one
+        assert scheduler.known[ASSETS_PIPELINE_ID].pipeline is before
+        extra = project.pipelines_dir / "extra.py"
+        extra.write_text("from headwater import asset\n\n@asset\ndef extra():\n    return 1\n", encoding="utf-8")
+        os.utime(extra, (1, 1))
+        clock.advance(scheduler.options.parse_interval + 1)
+        scheduler.step()
+        assert "extra" in scheduler.known[ASSETS_PIPELINE_ID].pipeline.tasks
+    finally:
+        scheduler.shutdown()

@@ -159,6 +159,8 @@ class Scheduler:
         watch_assets = create_runs and backfill_id is None
         self.automation = AutoMaterializer(store, executor_name=self.executor_name) if watch_assets else None
         self._assets_graph: tuple[Pipeline, AssetGraph] | None = None
+        self._assets_checked = False  # the asset graph was loaded once (re-loaded when a file changes)
+        self._assets_error: DefinitionError | None = None  # why the asset graph does not load, if it does not
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.active: dict[str, _Active] = {}
@@ -333,8 +335,9 @@ class Scheduler:
                 errors.append(exc)
             except OSError:
                 continue  # removed while we looked
+        unchanged = {k: v[0] for k, v in seen.items()} == {k: v[0] for k, v in self._files.items()}
         self._files = seen
-        assets = self._asset_pipeline(errors)
+        assets = self._asset_pipeline(errors, unchanged=unchanged)
         if assets is not None:
             found[assets.id] = assets
         for error in errors:
@@ -431,14 +434,25 @@ class Scheduler:
 
         return active_parallelism(self.store)
 
-    def _asset_pipeline(self, errors: list[DefinitionError]) -> Pipeline | None:
-        """The ``assets`` pipeline when the project defines assets (its previous version while the graph is broken)."""
+    def _asset_pipeline(self, errors: list[DefinitionError], *, unchanged: bool) -> Pipeline | None:
+        """The ``assets`` pipeline when the project defines assets (its previous version while the graph is broken).
+
+        ``unchanged``: no pipeline file changed since the last pass, so neither did the asset graph.
+        """
         from headwater.loader.assets import asset_pipeline, load_asset_graph
         from headwater.model.pipeline import ASSETS_PIPELINE_ID
 
+        if unchanged and self._assets_checked:
+            previous = self.known.get(ASSETS_PIPELINE_ID)
+            if self._assets_error is not None and not any(str(self._assets_error) == str(e) for e in errors):
+                errors.append(self._assets_error)
+            return previous.pipeline if previous is not None else None
+        self._assets_checked = True
+        self._assets_error = None
         try:
             graph = load_asset_graph(self.project.pipelines_dir)
         except DefinitionError as exc:
+            self._assets_error = exc
             if not any(str(exc) == str(e) for e in errors):
                 errors.append(exc)
             previous = self.known.get(ASSETS_PIPELINE_ID)
