@@ -606,3 +606,24 @@ def test_plan_refuses_an_unknown_strategy_and_no_parallelism(proj: Proj) -> None
         plan_backfill(pipeline, datetime(2026, 1, 1), datetime(2026, 1, 2), strategy="sideways")
     with pytest.raises(UsageError, match="parallelism must be at least 1"):
         plan_backfill(pipeline, datetime(2026, 1, 1), datetime(2026, 1, 2), parallelism=0)
+
+
+def test_tasks_know_they_run_in_a_backfill_through_ctx_lane(proj: Proj) -> None:
+    proj.write(
+        "lanes.py",
+        """
+from pathlib import Path
+from headwater import Pipeline, task
+
+@task
+def where(ctx):
+    with (Path(__file__).resolve().parent.parent / "lanes.txt").open("a") as f:
+        f.write(f"{ctx.lane}\\n")
+
+with Pipeline("lanes", schedule="@daily", start_date="2026-01-01"):
+    where()
+""",
+    )
+    assert proj.invoke("backfill", "lanes", "--start", "2026-01-01", "--end", "2026-01-02").exit_code == 0
+    assert proj.invoke("run", "lanes", "-q").exit_code == 0
+    assert proj.lines("lanes.txt") == ["backfill", "backfill", "default"]

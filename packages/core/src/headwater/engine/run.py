@@ -968,6 +968,7 @@ class _Run:
             heartbeat_interval=None if self.e.heartbeat_timeout is None else self.e.heartbeat_timeout / 4,
             use_cache=self.e.use_cache,
             map_index=task.index,
+            lane=self.lane,
         )
 
     def _release(self, task: _Task, key: TaskKey) -> None:

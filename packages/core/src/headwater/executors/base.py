@@ -64,6 +64,8 @@ class TaskSubmission:
     heartbeat_interval: float | None = None
     #: For one instance of a mapped task (``task.map(items)``): which item it runs.
     map_index: int | None = None
+    #: The run's lane: "backfill" for backfill runs, else "default" (``ctx.lane``).
+    lane: str = "default"
     #: False when the run was started with ``--no-cache``: never reuse a cached result (still store one).
     use_cache: bool = True
 

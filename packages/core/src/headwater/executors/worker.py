@@ -135,6 +135,7 @@ def execute_submission(
             log=logger,
             partition=submission.partition,
             map_index=submission.map_index,
+            lane=submission.lane,
             cancelled=cancel_event,
             log_path=submission.log_path,
         )

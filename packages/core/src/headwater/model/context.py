@@ -76,6 +76,8 @@ class Context:
     log_path: str | None = None
     #: Which item an instance of a mapped task runs (``fetch[3]``: 3); None for other tasks.
     map_index: int | None = None
+    #: "backfill" for a run of a backfill (operators may use separate compute for it), else "default"
+    lane: str = "default"
     #: What the task reported with ``report_lineage`` and ``add_metadata`` (sent with its success).
     reports: TaskReports = field(default_factory=TaskReports)
 
