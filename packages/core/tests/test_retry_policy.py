@@ -226,3 +226,31 @@ def test_bad_default_arg_is_reported_for_the_pipeline() -> None:
 )
 def test_compact_duration(seconds: float, text: str) -> None:
     assert compact_duration(seconds) == text
+
+
+def test_a_permanent_error_or_a_missing_connection_is_never_retried() -> None:
+    from headwater import Pipeline, task
+    from headwater.errors import PermanentError
+    from headwater.testing import run_pipeline
+
+    @task(retries=3, retry_delay=0)
+    def bad_sql() -> None:
+        raise PermanentError('syntax error at or near "SELEC" (line 2)')
+
+    @task(retries=3, retry_delay=0)
+    def no_conn(ctx) -> None:  # type: ignore[no-untyped-def]
+        ctx.connection("hw_never_configured")
+
+    @task(retries=1, retry_delay=0)
+    def flaky() -> None:
+        raise ConnectionError("refused")
+
+    with Pipeline("permanent_errors") as pipeline:
+        bad_sql()
+        no_conn()
+        flaky()
+    result = run_pipeline(pipeline)
+    assert [len(result.tries[t]) for t in ("bad_sql", "no_conn", "flaky")] == [1, 1, 2]
+    assert result.summary.task("bad_sql").error is not None
+    assert result.summary.task("bad_sql").error.startswith('syntax error at or near "SELEC" (line 2)')
+    assert "hw_never_configured" in (result.summary.task("no_conn").error or "")

@@ -41,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "DefinitionError": "headwater.errors",
     "ConfigError": "headwater.errors",
     "HeadwaterError": "headwater.errors",
+    "PermanentError": "headwater.errors",
     "load_operator": "headwater.plugin.registry",
     "FileArrival": "headwater.model.triggers",
     "AssetUpdated": "headwater.model.triggers",
@@ -74,6 +75,7 @@ if TYPE_CHECKING:
     from headwater.errors import ConfigError as ConfigError
     from headwater.errors import DefinitionError as DefinitionError
     from headwater.errors import HeadwaterError as HeadwaterError
+    from headwater.errors import PermanentError as PermanentError
     from headwater.model.asset import AssetDefinition as AssetDefinition
     from headwater.model.asset import AssetOperator as AssetOperator
     from headwater.model.asset import Materialization as Materialization

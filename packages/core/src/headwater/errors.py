@@ -58,3 +58,11 @@ class UsageError(HeadwaterError):
 
 class PluginError(HeadwaterError):
     """A plugin is missing, broken, or does not provide what a pipeline names."""
+
+
+class PermanentError(HeadwaterError):
+    """A task failure that trying again cannot fix (bad SQL, a missing bucket, refused credentials).
+
+    Raised inside a task (operators raise it, or a subclass), it fails the task at once: it is never
+    retried, whatever the task's ``retry_on`` says. Its message is the task's error, as given.
+    """

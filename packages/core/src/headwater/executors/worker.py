@@ -167,11 +167,13 @@ def execute_submission(
         if isinstance(exc, KeyboardInterrupt):
             raise
         # A pipeline that cannot be loaded will not load on a retry either.
-        # Neither will a cache_key function that raised (it is called with the same inputs).
+        # Neither will a cache_key function that raised (it is called with the same inputs), a missing
+        # connection, or an error the task declared permanent.
         from headwater.cache import CacheKeyError
+        from headwater.errors import ConfigError, PermanentError
 
-        own = isinstance(exc, CacheKeyError)
-        retryable = retry is not None and retry.is_retryable(exc) and not own
+        own = isinstance(exc, CacheKeyError | PermanentError)
+        retryable = retry is not None and retry.is_retryable(exc) and not own and not isinstance(exc, ConfigError)
         logger.error("task failed: %s: %s\n%s", type(exc).__name__, exc, traceback.format_exc())
         message = mask(str(exc) if own else f"{type(exc).__name__}: {exc}")[:ERROR_LIMIT]
         event = TaskEvent(

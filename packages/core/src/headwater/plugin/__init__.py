@@ -21,6 +21,7 @@ from headwater.executors.base import (
     TaskKey,
     TaskSubmission,
 )
+from headwater.errors import ConfigError, PermanentError
 from headwater.executors.worker import execute_submission
 from headwater.model.context import Context, Skip, TaskCancelled
 from headwater.model.operator import Operator
@@ -35,6 +36,7 @@ from headwater.results import ResultStore
 __all__ = [
     "Alert",
     "AlertKind",
+    "ConfigError",
     "Context",
     "EncodedResult",
     "EventEmitter",
@@ -47,6 +49,7 @@ __all__ = [
     "Notifier",
     "Operator",
     "Payload",
+    "PermanentError",
     "PluginInfo",
     "PollingSource",
     "Register",
