@@ -56,7 +56,9 @@ class ConsoleNotifier:
         self.logger = logging.getLogger(ALERT_LOGGER)
 
     def notify(self, alert: Alert) -> None:
-        self.logger.log(_LEVELS.get(alert.kind, logging.INFO), "%s", format_alert(alert))
+        from headwater.secrets import mask
+
+        self.logger.log(_LEVELS.get(alert.kind, logging.INFO), "%s", mask(format_alert(alert)))
 
 
 class NotifyOperator(Operator):

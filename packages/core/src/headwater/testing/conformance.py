@@ -403,3 +403,8 @@ class ExecutorConformance:
         threading.Thread(target=stop, name="conformance-shutdown", daemon=True).start()
         assert done.wait(harness.timeout), f"shutdown(wait=True) did not return within {harness.timeout:g}s"
         harness.shut_down = True
+
+
+# The operator and notifier suites live in their own modules; importable from here too.
+from headwater.testing.notifiers import NotifierConformance as NotifierConformance  # noqa: E402
+from headwater.testing.operators import OperatorConformance as OperatorConformance  # noqa: E402

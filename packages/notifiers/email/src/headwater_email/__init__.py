@@ -1,0 +1,1 @@
+"""headwater-email: alerts as email and an ``email.send`` operator, over SMTP (stdlib smtplib)."""
