@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from headwater.engine.events.sources import Emitter as EventEmitter
 from headwater.engine.events.sources import EventSource, Payload, PollingSource, SourceContext, Subscription
+from headwater.errors import ConfigError, PermanentError
 from headwater.executors.base import (
     EncodedResult,
     EventKind,
@@ -21,7 +22,6 @@ from headwater.executors.base import (
     TaskKey,
     TaskSubmission,
 )
-from headwater.errors import ConfigError, PermanentError
 from headwater.executors.worker import execute_submission
 from headwater.model.context import Context, Skip, TaskCancelled
 from headwater.model.operator import Operator

@@ -27,7 +27,7 @@ import pytest
 from headwater.plugin.notifier import Alert, AlertKind, Notifier
 
 #: A secret every test registers: it must never reach a message.
-SECRET = "hw-conformance-s3cr3t-token"
+SECRET = "hw-conformance-s3cr3t-token"  # noqa: S105 - a test value
 
 
 def sample_alert(kind: AlertKind) -> Alert:
