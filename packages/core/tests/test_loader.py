@@ -79,16 +79,57 @@ def test_yaml_file_with_several_documents(tmp_path: Path) -> None:
     assert [p.id for p in load_file(path)] == ["first", "second"]
 
 
+def test_yaml_schedule_takes_event_triggers(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "events.yaml",
+        """
+        id: on_events
+        schedule:
+          - {file_arrival: "landing/*.csv", debounce: 30s}
+          - {webhook: orders_ready}
+          - {asset_updated: stg_orders}
+          - {database_change: {conn: warehouse, channel: orders_changed}}
+        tasks: [{id: a, operator: bash, command: "true"}]
+        ---
+        id: one_event
+        schedule: {webhook: ping}
+        tasks: [{id: a, operator: bash, command: "true"}]
+        """,
+    )
+    many, one = load_file(path)
+    assert [t.describe() for t in many.triggers] == [
+        "file:landing/*.csv",
+        "webhook:orders_ready",
+        "asset:stg_orders",
+        "database:warehouse/orders_changed",
+    ]
+    assert many.triggers[0].debounce_seconds == 30.0 and many.cron is None
+    assert [t.describe() for t in one.triggers] == ["webhook:ping"]
+
+
 @pytest.mark.parametrize(
     ("source", "fragments"),
     [
         ("id: bad\nschedul: '@daily'\ntasks: []\n", ["pipeline 'bad'", "schedul"]),
+        (
+            "id: bad\nschedule: {webhook: a, file_arrival: 'x/*'}\ntasks: []\n",
+            ["pipeline 'bad'", "exactly one of", "file_arrival, webhook"],
+        ),
+        ("id: bad\nschedule: {file_arrival: 'x/[a'}\ntasks: []\n", ["pipeline 'bad'", "unbalanced '['"]),
         ("id: bad\ntasks:\n  - id: a\n    command: 'true'\n", ["pipeline 'bad'", "operator"]),
         ("id: bad\ntasks:\n  - id: a\n    operator: bash\n    command: 'true'\n    retries: many\n", ["many"]),
         ("id: bad\ntasks:\n  - id: a\n    operator: bash\n    comand: 'true'\n", ["pipeline 'bad'", "task 'a'"]),
         ("id: [unclosed\n", ["invalid YAML"]),
     ],
-    ids=["unknown-field", "missing-operator", "bad-option", "bad-operator-argument", "bad-syntax"],
+    ids=[
+        "unknown-field",
+        "two-trigger-kinds",
+        "bad-glob",
+        "missing-operator",
+        "bad-option",
+        "bad-operator-argument",
+        "bad-syntax",
+    ],
 )
 def test_yaml_errors_name_the_file(tmp_path: Path, source: str, fragments: list[str]) -> None:
     path = _write(tmp_path / "bad.yaml", source)

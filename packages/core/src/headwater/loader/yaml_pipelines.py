@@ -13,6 +13,10 @@ tasks:
     name: Ada
     depends_on: [extract]
 ```
+
+``schedule`` may also be event triggers: ``{file_arrival: "landing/*.csv", debounce: 60s}``,
+``{asset_updated: [stg_orders]}``, ``{webhook: orders_ready}``,
+``{database_change: {conn: warehouse, channel: orders_changed}}``, or a list of them.
 """
 
 from __future__ import annotations
@@ -20,13 +24,16 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from headwater.errors import DefinitionError, PluginError
 from headwater.model.options import OPTION_NAMES
 from headwater.model.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from headwater.model.triggers import Trigger
 
 
 class _TaskSpec(BaseModel):
@@ -37,11 +44,51 @@ class _TaskSpec(BaseModel):
     depends_on: list[str] = Field(default_factory=list)
 
 
+class _DatabaseChangeSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    conn: str
+    channel: str
+
+
+class _TriggerSpec(BaseModel):
+    """One event trigger: exactly one of the kinds, and an optional debounce."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file_arrival: str | None = None
+    asset_updated: list[str] | str | None = None
+    webhook: str | None = None
+    database_change: _DatabaseChangeSpec | None = None
+    debounce: str | float | None = None
+
+    def build(self) -> Trigger:
+        from headwater.model.triggers import AssetUpdated, DatabaseChange, FileArrival, Webhook
+
+        given = [k for k in ("file_arrival", "asset_updated", "webhook", "database_change") if getattr(self, k)]
+        if len(given) != 1:
+            raise DefinitionError(
+                "schedule: a trigger names exactly one of file_arrival, asset_updated, webhook, database_change"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        debounce = {} if self.debounce is None else {"debounce": self.debounce}
+        if self.file_arrival is not None:
+            return FileArrival(self.file_arrival, **debounce)
+        if self.asset_updated is not None:
+            assets = [self.asset_updated] if isinstance(self.asset_updated, str) else self.asset_updated
+            return AssetUpdated(assets, **debounce)
+        if self.webhook is not None:
+            return Webhook(self.webhook, **debounce)
+        assert self.database_change is not None
+        return DatabaseChange(self.database_change.conn, self.database_change.channel, **debounce)
+
+
 class _PipelineSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str
-    schedule: str | None = None
+    #: a cron string or preset, or event triggers (one or a list)
+    schedule: str | _TriggerSpec | list[_TriggerSpec] | None = None
     start_date: str | None = None
     end_date: str | None = None
     timezone: str = "UTC"
@@ -97,7 +144,16 @@ def _build(doc: object, path: Path) -> Pipeline:
         raise DefinitionError(problems, file=str(path), pipeline=pipeline_id) from None
     from headwater.plugin.registry import load_operator
 
-    fields = spec.model_dump(exclude={"tasks"})
+    fields: dict[str, Any] = spec.model_dump(exclude={"tasks", "schedule"})
+    try:
+        if isinstance(spec.schedule, _TriggerSpec):
+            fields["schedule"] = spec.schedule.build()
+        elif isinstance(spec.schedule, list):
+            fields["schedule"] = [t.build() for t in spec.schedule]
+        else:
+            fields["schedule"] = spec.schedule
+    except DefinitionError as exc:
+        raise exc.located(file=str(path), pipeline=spec.id) from None
     with Pipeline(**fields) as pipeline:
         for task in spec.tasks:
             extra = dict(task.model_extra or {})
