@@ -222,12 +222,17 @@ def failure_alert(
     reason: str | None = None,
     logical_date: datetime | str | None = None,
     log_path: str | None = None,
+    max_tries: int | None = None,
 ) -> Alert:
     """``task extract failed on try 4, no retries left (4 tries): ConnectionError: ...``
 
-    ``reason`` is why it was not retried (:attr:`RetryDecision.reason`).
+    ``reason`` is why it was not retried (:attr:`RetryDecision.reason`); ``max_tries`` (in
+    ``details``) how many tries the task had, for notifiers that show ``try 3/3``.
     """
     because = f", {reason}" if reason else ""
+    details = {"reason": reason} if reason else {}
+    if max_tries is not None:
+        details["max_tries"] = str(max_tries)
     return Alert(
         kind=AlertKind.FAILURE,
         pipeline_id=pipeline_id,
@@ -238,7 +243,7 @@ def failure_alert(
         error=error,
         logical_date=_iso(logical_date),
         log_path=log_path,
-        details={"reason": reason} if reason else {},
+        details=details,
     )
 
 

@@ -1088,6 +1088,8 @@ class _Run:
         from headwater.engine.alerts import failure_alert, retry_alert
 
         build = retry_alert if kind == "retry" else failure_alert
+        if kind != "retry":
+            fields.setdefault("max_tries", task.ti.max_tries)
         self.alerts.append(
             build(
                 pipeline_id=self.record.pipeline_id,
