@@ -50,6 +50,9 @@ class MemoryNotifier:
         self.alerts.append(alert)
         self.threads.append(threading.current_thread().name)
 
+    def close(self) -> None:  # a notifier that holds alerts back (a summary) sends them here
+        self.closed_after = len(self.alerts)
+
 
 class BrokenNotifier:
     """Fails every delivery with an error that carries its token."""
@@ -105,6 +108,15 @@ def test_send_delivers_to_every_notifier_built_once_with_its_options(manager: Pl
     (memory,) = MemoryNotifier.instances
     assert memory.options == {"channel": "#data"}
     assert memory.alerts == [first, second]
+
+
+def test_closing_the_alerter_delivers_the_queue_then_closes_each_notifier(manager: PluginManager) -> None:
+    alerter = Alerter(["memory", "console"], manager=manager, background=True)
+    alerter.send(_alert())
+    alerter.send(_alert(AlertKind.RETRY))
+    alerter.close()
+    (memory,) = MemoryNotifier.instances
+    assert memory.closed_after == 2  # closed once every queued alert was delivered
 
 
 def test_a_failing_notifier_is_logged_masked_and_the_others_still_deliver(

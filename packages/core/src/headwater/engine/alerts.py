@@ -109,13 +109,24 @@ class Alerter:
         self._deliver(alert)
 
     def close(self, timeout: float | None = 10.0) -> None:
-        """Deliver what is queued (background mode) and stop the thread; later sends deliver at once."""
+        """Deliver what is queued (background mode), stop the thread, and close every notifier that
+        has a ``close()`` (one holding back a summary sends it now); later sends deliver at once."""
         with self._lock:
             thread, self._thread = self._thread, None
             if thread is not None and self._queue is not None:
                 self._queue.put(_STOP)
         if thread is not None:
             thread.join(timeout)
+        with self._lock:
+            notifiers = list(self._notifiers or ())
+        for name, notifier in notifiers:
+            finish = getattr(notifier, "close", None)
+            if isinstance(notifier, str) or not callable(finish):
+                continue
+            try:
+                finish()
+            except Exception as exc:  # a notifier failing to flush must not fail the run
+                logger.error("notifier %r failed while closing: %s", name, mask(f"{type(exc).__name__}: {exc}"))
 
     # -- internals ---------------------------------------------------------------------
     def _drain(self) -> None:

@@ -67,6 +67,8 @@ _PROVIDER_PREFIXES = {
     "http.": "headwater-http",
     "dbt.": "headwater-dbt",
     "snowflake.": "headwater-snowflake",
+    "slack.": "headwater-slack",
+    "email.": "headwater-email",
 }
 
 
