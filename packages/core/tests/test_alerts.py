@@ -44,6 +44,7 @@ class MemoryNotifier:
         self.options = options
         self.alerts: list[Alert] = []
         self.threads: list[str] = []
+        self.closed_after: int | None = None
         MemoryNotifier.instances.append(self)
 
     def notify(self, alert: Alert) -> None:
