@@ -125,6 +125,8 @@ class Retry:
         if not retryable:
             allowed = ", ".join(c.__name__ for c in self.retry_on)
             what = error_type or "the error"
+            if any(c in (Exception, BaseException) for c in self.retry_on):  # so it was declared permanent
+                return RetryDecision(retry=False, reason=f"not retryable: a permanent error ({what})")
             return RetryDecision(retry=False, reason=f"not retryable: {what} is not in retry_on ({allowed})")
         if tries > self.retries:
             return RetryDecision(retry=False, reason=f"no retries left ({_count(tries, 'try', 'tries')})")
