@@ -1,4 +1,4 @@
-"""The whole plugin API: hook markers, the executor and notifier contracts, and registries.
+"""The whole plugin API: hook markers, the executor and notifier contracts, registries, and the SQL checks and lineage.
 
 A plugin module implements hooks from :mod:`headwater.plugin.spec` with
 ``@hookimpl`` and is declared under the ``headwater`` entry-point group::
@@ -32,12 +32,28 @@ from headwater.plugin.notifier import Alert, AlertKind, Notifier
 from headwater.plugin.registry import load_operator
 from headwater.plugin.spec import Register, hookimpl, hookspec
 from headwater.results import ResultStore
+from headwater.secrets import add_secret, mask
+from headwater.sql_checks import (
+    CheckReport,
+    CheckResult,
+    CheckSpec,
+    DataQualityError,
+    SqlCheckOperator,
+    quote_identifier,
+    quote_table,
+    run_checks,
+)
+from headwater.sql_lineage import tables_in
 
 __all__ = [
     "Alert",
     "AlertKind",
+    "CheckReport",
+    "CheckResult",
+    "CheckSpec",
     "ConfigError",
     "Context",
+    "DataQualityError",
     "EncodedResult",
     "EventEmitter",
     "EventKind",
@@ -57,6 +73,7 @@ __all__ = [
     "ResultStore",
     "Skip",
     "SourceContext",
+    "SqlCheckOperator",
     "Subscription",
     "TaskCancelled",
     "TaskEvent",
@@ -64,9 +81,15 @@ __all__ = [
     "TaskOptionArgs",
     "TaskSubmission",
     "Trigger",
+    "add_secret",
     "execute_submission",
     "get_manager",
     "hookimpl",
     "hookspec",
     "load_operator",
+    "mask",
+    "quote_identifier",
+    "quote_table",
+    "run_checks",
+    "tables_in",
 ]

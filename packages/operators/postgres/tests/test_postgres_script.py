@@ -1,0 +1,94 @@
+"""Splitting SQL scripts into statements (with their lines) and filling ``{{ }}`` placeholders."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from headwater import DefinitionError
+from headwater_postgres.script import split_statements
+from headwater_postgres.templating import TemplateError, check_template, context_values, render
+
+
+def test_statements_split_on_top_level_semicolons_with_their_lines() -> None:
+    script = """-- load the day
+create table t (a text);
+
+insert into t values ('a;b'), (E'it\\'s; fine'), ($$x;y$$), ($tag$ $$; $tag$);
+/* a comment; /* nested; */ still */ select "odd;name" from t -- trailing; comment
+;
+   ;
+select $1::int
+"""
+    statements = split_statements(script)
+    assert [(s.index, s.line) for s in statements] == [(1, 2), (2, 4), (3, 5), (4, 8)]
+    assert statements[0].text == "create table t (a text)"
+    assert statements[1].text.endswith("($tag$ $$; $tag$)")
+    assert statements[2].text.startswith('select "odd;name" from t')
+    assert statements[3].text == "select $1::int"
+    assert statements[1].line_of(0) == 4
+    assert statements[2].line_of(len(statements[2].text)) == 5
+
+
+def test_comments_only_is_no_statement() -> None:
+    assert split_statements("-- nothing\n/* here */ ;  ") == []
+
+
+def test_a_multiline_statement_maps_offsets_to_script_lines() -> None:
+    [first, second] = split_statements("select 1;\n\nselect\n  2,\n  nope\nfrom t")
+    assert second.line == 3
+    assert second.line_of(second.text.index("nope")) == 5
+    assert second.line_of(10_000) == 6  # clamped to the text
+    assert first.line_of(0) == 1
+
+
+def _values(**overrides: Any) -> dict[str, object]:
+    values: dict[str, object] = {
+        "ds": "2026-03-01",
+        "ds_nodash": "20260301",
+        "params": {"region": "eu", "day": datetime(2026, 3, 1, tzinfo=UTC)},
+        "partition": None,
+    }
+    values.update(overrides)
+    return values
+
+
+def test_placeholders_are_filled_and_other_braces_left_alone() -> None:
+    text = "select '{{1,2},{3,4}}'::int[][], '{{ ds }}', '{{ds_nodash}}', '{{ params.region }}', '{{ params.day }}'"
+    assert render(text, _values(), what="sql") == (
+        "select '{{1,2},{3,4}}'::int[][], '2026-03-01', '20260301', 'eu', '2026-03-01T00:00:00+00:00'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{{ nope }}", "sql: unknown placeholder {{ nope }}"),
+        ("{{ params.missing }}", "the run has no param 'missing' (params: day, region)"),
+        ("{{ partition }}", "{{ partition }} is used but this run has no partition"),
+    ],
+)
+def test_a_value_the_run_lacks_is_a_permanent_error(text: str, message: str) -> None:
+    with pytest.raises(TemplateError) as info:
+        render(text, _values(), what="sql")
+    assert message in str(info.value)
+
+
+def test_unknown_names_are_definition_errors() -> None:
+    check_template("{{ ds }} {{ params.a }} {{ partition }}", task_id="t", what="sql")
+    for bad in ("{{ dss }}", "{{ params }}", "{{ params.a.b }}", "{{ ds.x }}"):
+        with pytest.raises(DefinitionError, match="task 't': sql: unknown placeholder"):
+            check_template(bad, task_id="t", what="sql")
+
+
+def test_context_values(context: Any) -> None:
+    ctx = context(params={"x": 1}, partition="2026-03-01", logical_date=datetime(2026, 3, 1, 6, tzinfo=UTC))
+    values = context_values(ctx)
+    assert values["ds"] == "2026-03-01"
+    assert values["ds_nodash"] == "20260301"
+    assert values["data_interval_start"] == "2026-03-01T06:00:00+00:00"
+    assert values["data_interval_end"] == "2026-03-02T06:00:00+00:00"
+    assert values["partition"] == "2026-03-01"
+    assert render("{{ params.x }}/{{ lane }}/{{ try_number }}", values, what="sql") == "1/default/1"
