@@ -102,3 +102,12 @@ def test_invalid_toml(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="invalid TOML") as info:
         load_project(tmp_path, environ={})
     assert str(config.resolve()) in str(info.value)
+
+
+def test_a_results_url_is_kept_and_a_folder_is_resolved_in_the_project(tmp_path: Path) -> None:
+    from headwater.config.settings import Project, Settings
+
+    assert Project(tmp_path, Settings(results="s3://lake/results?conn=aws"), None).results_url == (
+        "s3://lake/results?conn=aws"
+    )
+    assert Project(tmp_path, Settings(results="out/results"), None).results_url == str(tmp_path / "out/results")

@@ -116,6 +116,12 @@ class Project:
         return p if p.is_absolute() else self.root / p
 
     @property
+    def results_url(self) -> str:
+        """Where results go: a URL a result store plugin serves (``s3://...``) as given, else a local folder."""
+        value = self.settings.results
+        return value if "://" in value else str(self.path(value))
+
+    @property
     def pipelines_dir(self) -> Path:
         return self.path(self.settings.pipelines)
 

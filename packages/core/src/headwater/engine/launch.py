@@ -103,7 +103,7 @@ def run_pipeline(
             clock=clock,
             listener=listener,
             logs_dir=project.path(settings.logs),
-            results_url=str(project.path(settings.results)),
+            results_url=project.results_url,
             alerter=alerter,
             durations=store.typical_durations(pipeline.id),
             priority_policy=settings.scheduler.priority,

@@ -476,7 +476,7 @@ class Scheduler:
             clock=self.clock,
             listener=self.listener(record) if self.listener else NullListener(),
             logs_dir=self.project.path(settings.logs),
-            results_url=str(self.project.path(settings.results)),
+            results_url=self.project.results_url,
             hub=self.hub,
             admission=self.admission,
             owner=self.owner,

@@ -100,7 +100,7 @@ def run_pipeline(
                 listener=listener,
                 clock=clock,  # type: ignore[arg-type]
             )
-            results_url = str(project.path(settings.results))
+            results_url = project.results_url
             results = {
                 task_id: decode_result(EncodedResult(enc, value), store_url=results_url)
                 for task_id, (enc, value) in store.results(summary.run_id).items()
