@@ -1,0 +1,2 @@
+{{ config(materialized="view", tags=["customers"]) }}
+select id, name from {{ source('shop', 'customers') }}
