@@ -24,6 +24,7 @@ from headwater.executors.base import (
 )
 from headwater.executors.worker import execute_submission
 from headwater.model.context import Context, Skip, TaskCancelled
+from headwater.model.durations import parse_duration
 from headwater.model.operator import Operator
 from headwater.model.options import TaskOptionArgs
 from headwater.model.triggers import Trigger
@@ -44,6 +45,7 @@ from headwater.sql_checks import (
     run_checks,
 )
 from headwater.sql_lineage import tables_in
+from headwater.templating import TemplateError, check_template, render_template, template_values
 
 __all__ = [
     "Alert",
@@ -80,16 +82,21 @@ __all__ = [
     "TaskKey",
     "TaskOptionArgs",
     "TaskSubmission",
+    "TemplateError",
     "Trigger",
     "add_secret",
+    "check_template",
     "execute_submission",
     "get_manager",
     "hookimpl",
     "hookspec",
     "load_operator",
     "mask",
+    "parse_duration",
     "quote_identifier",
     "quote_table",
+    "render_template",
     "run_checks",
     "tables_in",
+    "template_values",
 ]
