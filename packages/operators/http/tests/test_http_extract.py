@@ -11,6 +11,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from headwater import Context, DefinitionError, load_operator
+from headwater.plugin import TemplateError
 from headwater_http import Cursor, HttpExtract, LinkHeader, PageNumber
 from headwater_http.errors import PageLimitError, ResultTooLargeError
 
@@ -211,6 +212,14 @@ def test_placeholders_in_endpoint_and_params(api: HTTPServer, conn: str, make_ct
     assert op.execute(make_ctx(params={"region": "eu"})) == [{"id": 1}]
 
 
+def test_a_placeholder_the_run_lacks_fails_before_any_request(conn: str, make_ctx: Callable[..., Context]) -> None:
+    op = HttpExtract("orders", conn=conn, endpoint="/regions/{{ params.region }}/orders")
+    with pytest.raises(TemplateError, match=r"endpoint: \{\{ params.region \}\}: the run has no param 'region'"):
+        op.execute(make_ctx(params={"day": "x"}))
+    with pytest.raises(TemplateError, match=r"output: .* this run has no partition"):
+        HttpExtract("o", conn=conn, endpoint="/orders", output="out/{{ partition }}.jsonl").execute(make_ctx())
+
+
 def test_without_a_connection_an_absolute_url(api: HTTPServer, ctx: Context, base: str) -> None:
     api.expect_request("/public/rates").respond_with_json({"rates": [{"eur": 1}]})
     assert HttpExtract("rates", endpoint=f"{base}/public/rates", records_path="rates").execute(ctx) == [{"eur": 1}]
@@ -260,7 +269,7 @@ def test_describe_is_one_line() -> None:
         ({"conn": "shop", "pagination": {"style": "page", "size": 10}}, "size_param and size go together"),
         ({"conn": "shop", "pagination": {"style": "link", "rell": "next"}}, r"unknown option\(s\) rell"),
         ({"conn": "shop", "pagination": {"style": "page", "send_in": "body"}}, r"send_in='body' needs method='POST'"),
-        ({"conn": "shop", "budget": "soon"}, "budget must be a duration"),
+        ({"conn": "shop", "budget": "soon"}, "budget: cannot read 'soon' as a duration"),
         ({"conn": "shop", "budget": 0}, "budget must be a duration > 0"),
         ({"conn": "shop", "max_pages": 0}, "max_pages must be a whole number >= 1"),
         ({"conn": "shop", "params": {"a": {"b": 1}}}, r"params\['a'\]: expected a string, number or boolean"),

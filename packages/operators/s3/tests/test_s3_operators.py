@@ -210,6 +210,19 @@ def test_templates_use_the_runs_params(s3: S3Client, lake: str, tmp_path: Path) 
     assert result.results["found"] == ["exports/acme/2026.csv"]
 
 
+def test_a_template_value_the_run_lacks_fails_the_task_once(s3: S3Client, lake: str, tmp_path: Path) -> None:
+    with Pipeline("untemplated") as p:
+        S3ListOperator("missing", conn=lake, bucket=BUCKET, prefix="exports/{{ params.customer }}/", retries=2)
+        S3ListOperator("unpartitioned", conn=lake, bucket=BUCKET, prefix="exports/{{ partition }}/", retries=2)
+    result, _, _ = run(p, tmp_path / "hw")
+    assert len(result.tries["missing"]) == 1
+    assert "prefix: {{ params.customer }}: the run has no param 'customer'" in (result.tries["missing"][0].error or "")
+    assert len(result.tries["unpartitioned"]) == 1
+    assert "prefix: {{ partition }} is used but this run has no partition" in (
+        result.tries["unpartitioned"][0].error or ""
+    )
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
@@ -226,6 +239,7 @@ def test_templates_use_the_runs_params(s3: S3Client, lake: str, tmp_path: Path) 
         ),
         (lambda: S3UploadOperator("t", conn="lake", bucket="lake-raw", source="f", part_size="lots"), "a size like"),
         (lambda: S3UploadOperator("t", conn="lake", bucket="lake-raw", source="f", key="{{ dss }}"), "{{ dss }}"),
+        (lambda: S3ListOperator("t", conn="lake", bucket="lake-{{ dss }}"), "bucket: unknown placeholder {{ dss }}"),
         (lambda: S3DeleteOperator("t", conn="lake", bucket="lake-raw", prefix=""), "keys='**'"),
         (lambda: S3DeleteOperator("t", conn="lake", bucket="lake-raw", keys="a[b"), "unbalanced"),
         (

@@ -78,7 +78,7 @@ def dbt_assets(
         raise DefinitionError(f"{where}: give conn or profiles_dir, not both")
     if vars is not None and not isinstance(vars, Mapping):
         raise DefinitionError(f"{where}: vars must be a dict, got {vars!r}")
-    check_vars(vars or {}, where=where)
+    check_vars(vars or {}, what=f"{where}: vars")
     settings = _Project(
         project_dir=project,
         profiles_dir=_resolve(base, profiles_dir) if profiles_dir is not None else None,

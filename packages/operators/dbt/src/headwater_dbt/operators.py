@@ -79,8 +79,8 @@ class DbtOperator(Operator):
             raise DefinitionError(
                 f"{where}: full_refresh applies to build, run and seed, not {chosen}", tasks=[task_id]
             )
+        check_vars(vars or {}, what="vars", task_id=task_id)
         try:
-            check_vars(vars or {}, where=where)
             self.select = as_selectors(select, "select") or ()
             self.exclude = as_selectors(exclude, "exclude") or ()
         except DefinitionError as exc:

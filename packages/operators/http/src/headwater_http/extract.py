@@ -149,12 +149,12 @@ class HttpExtract(Operator):
     def execute(self, ctx: Context) -> object:
         http = HttpConnection.from_connection(ctx.connection(self.conn)) if self.conn else None
         where = f"connection {self.conn!r}: " if self.conn else ""
-        endpoint = templates.render_str(self.endpoint, ctx)
+        endpoint = templates.render_str(self.endpoint, ctx, what="endpoint")
         url, query = _split(http.url(endpoint) if http else endpoint)
         params = (*(http.params if http else ()), *query, *(_rendered_params(self.params, ctx)))
-        first = Request(self.method, url, params, templates.render(self.body, ctx))
+        first = Request(self.method, url, params, templates.render(self.body, ctx, what="body"))
         ctx.report_lineage(reads=[url])
-        output = Path(templates.render_str(self.output, ctx)).absolute() if self.output else None
+        output = Path(templates.render_str(self.output, ctx, what="output")).absolute() if self.output else None
         if output is not None:
             ctx.report_lineage(writes=[output.as_uri()])
         client = http.client(timeout=self.policy.request_timeout) if http else _plain_client(self.policy)
@@ -362,7 +362,9 @@ def _headers(headers: Mapping[str, str] | None, task_id: str) -> dict[str, str]:
 
 
 def _rendered_params(params: Mapping[str, list[str]], ctx: Context) -> list[tuple[str, str]]:
-    return [(name, templates.render_str(value, ctx)) for name, values in params.items() for value in values]
+    return [
+        (name, templates.render_str(value, ctx, what="params")) for name, values in params.items() for value in values
+    ]
 
 
 def _plain_client(policy: RetryPolicy) -> httpx.Client:

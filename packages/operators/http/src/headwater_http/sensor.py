@@ -104,7 +104,8 @@ class HttpSensor(Sensor):
     def poke(self, ctx: Context) -> object:
         http = HttpConnection.from_connection(ctx.connection(self.conn)) if self.conn else None
         where = f"connection {self.conn!r}: " if self.conn else ""
-        url = http.url(templates.render_str(self.endpoint, ctx)) if http else templates.render_str(self.endpoint, ctx)
+        endpoint = templates.render_str(self.endpoint, ctx, what="endpoint")
+        url = http.url(endpoint) if http else endpoint
         client = http.client(timeout=self.request_timeout) if http else httpx.Client(timeout=self.request_timeout)
         what = f"{where}{self.method} {url.split('?', 1)[0]}"
         with client:
@@ -113,8 +114,8 @@ class HttpSensor(Sensor):
                 response = client.request(
                     self.method,
                     url,
-                    params=[(k, templates.render_str(v, ctx)) for k, v in self.params.items()] or None,
-                    json=templates.render(self.body, ctx),
+                    params=[(k, templates.render_str(v, ctx, what="params")) for k, v in self.params.items()] or None,
+                    json=templates.render(self.body, ctx, what="body"),
                 )
             except httpx.TransportError as exc:
                 ctx.log.info("%s: not yet: %s: %s", mask(what), type(exc).__name__, mask(str(exc)))

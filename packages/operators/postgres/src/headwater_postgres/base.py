@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from headwater import DefinitionError
-from headwater.plugin import PermanentError, tables_in
-from headwater_postgres.templating import check_template, context_values, render
+from headwater.plugin import PermanentError, check_template, render_template, tables_in, template_values
 
 if TYPE_CHECKING:
     import psycopg
@@ -67,17 +66,17 @@ class SqlSource:
 
     def load(self, ctx: Context, base_dir: Path | None) -> str:
         """The SQL with its placeholders filled (``sql_file`` is relative to the pipeline file's folder)."""
-        values = context_values(ctx)
+        values = template_values(ctx)
         if self.sql is not None:
-            return render(self.sql, values, what="sql")
-        path = Path(render(str(self.sql_file), values, what="sql_file"))
+            return render_template(self.sql, values, what="sql")
+        path = Path(render_template(str(self.sql_file), values, what="sql_file"))
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise PermanentError(f"sql_file: cannot read {path}: {exc.strerror or exc}") from None
-        return render(text, values, what=str(self.sql_file))
+        return render_template(text, values, what=str(self.sql_file))
 
 
 def pipeline_dir(op: object) -> Path | None:
@@ -91,10 +90,10 @@ def render_parameters(parameters: Parameters, ctx: Context) -> Parameters:
     """Placeholders in string parameter values filled from the context (then bound by psycopg, never spliced)."""
     if parameters is None:
         return None
-    values = context_values(ctx)
+    values = template_values(ctx)
 
     def one(value: object) -> object:
-        return render(value, values, what="parameters") if isinstance(value, str) else value
+        return render_template(value, values, what="parameters") if isinstance(value, str) else value
 
     if isinstance(parameters, Mapping):
         return {key: one(value) for key, value in parameters.items()}

@@ -5,10 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from headwater.plugin import CheckSpec, SqlCheckOperator
+from headwater.plugin import CheckSpec, SqlCheckOperator, render_template, template_values
 from headwater_postgres.base import dataset
 from headwater_postgres.errors import statement_error
-from headwater_postgres.templating import context_values, render
 
 if TYPE_CHECKING:
     import psycopg
@@ -41,7 +40,7 @@ class SqlCheck(SqlCheckOperator):
     def spec_for(self, ctx: Context) -> CheckSpec:
         if self.spec.sql is None:
             return self.spec
-        return dataclasses.replace(self.spec, sql=render(self.spec.sql, context_values(ctx), what="sql"))
+        return dataclasses.replace(self.spec, sql=render_template(self.spec.sql, template_values(ctx), what="sql"))
 
     def translate_error(self, error: Exception) -> BaseException:
         import psycopg

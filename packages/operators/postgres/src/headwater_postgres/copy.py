@@ -8,11 +8,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from headwater import DefinitionError, Operator
-from headwater.plugin import PermanentError, quote_identifier, quote_table
+from headwater.plugin import (
+    PermanentError,
+    check_template,
+    quote_identifier,
+    quote_table,
+    render_template,
+    template_values,
+)
 from headwater_postgres.base import check_conn, dataset, opened
 from headwater_postgres.errors import statement_error
 from headwater_postgres.script import Statement
-from headwater_postgres.templating import check_template, context_values, render
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -83,7 +89,7 @@ class PostgresCopyLoad(Operator):
     def execute(self, ctx: Context) -> int:
         import psycopg
 
-        source = Path(render(self.path, context_values(ctx), what="path"))
+        source = Path(render_template(self.path, template_values(ctx), what="path"))
         if not source.is_file():
             raise PermanentError(f"postgres.copy: no file at {source}")
         ctx.report_lineage(reads=[source.resolve().as_uri()], writes=[dataset(self.conn, self.table)])

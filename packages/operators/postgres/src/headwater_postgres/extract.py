@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from headwater import DefinitionError, Operator
-from headwater.plugin import PermanentError
+from headwater.plugin import PermanentError, check_template, render_template, template_values
 from headwater_postgres.base import (
     Parameters,
     SqlSource,
@@ -21,7 +21,6 @@ from headwater_postgres.base import (
 )
 from headwater_postgres.errors import statement_error
 from headwater_postgres.script import Statement, split_statements
-from headwater_postgres.templating import check_template, context_values, render
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -87,7 +86,7 @@ class PostgresExtract(Operator):
         if len(statements) != 1:
             raise PermanentError(f"{self.source.label or 'sql'}: expected exactly one query, found {len(statements)}")
         [statement] = statements
-        target = Path(render(self.path, context_values(ctx), what="path"))
+        target = Path(render_template(self.path, template_values(ctx), what="path"))
         if not target.is_absolute():
             target = Path.cwd() / target
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from headwater import DefinitionError, Operator
+from headwater.plugin import check_template, render_template
 from headwater_s3.errors import S3DefinitionError, s3_error
 from headwater_s3.keys import KeySelection, check_bucket
-from headwater_s3.templating import check_template, render
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 #: Lineage names at most this many keys one by one; beyond it, the prefix they share.
 LINEAGE_LIMIT = 100
+#: How errors name the arguments a selection's key and prefix come from, by the selection's name.
+_SELECTION_ARGUMENTS = {"key": ("key", "prefix"), "source": ("source_key", "source_prefix")}
 
 
 def check_conn(conn: object, what: str) -> str:
@@ -55,25 +57,28 @@ class S3Access:
         if value is not None:
             if not isinstance(value, str):
                 raise DefinitionError(f"task '{task_id}': {name} must be a string, got {value!r}", tasks=[task_id])
-            check_template(value, f"task '{task_id}': {name}")
+            check_template(value, what=name, task_id=task_id)
         return value
 
-    def render(self, value: str, ctx: Context) -> str:
-        return render(value, ctx)
+    @staticmethod
+    def render(value: str, ctx: Context, what: str) -> str:
+        """``value`` with its placeholders filled from this run (TemplateError, not retried, for a value it lacks)."""
+        return render_template(value, ctx, what=what)
 
     def selection(self, key: str | None, prefix: str | None, ctx: Context, name: str = "key") -> KeySelection:
         """The keys ``key`` / ``prefix`` select in this run (templates filled in)."""
+        key_what, prefix_what = _SELECTION_ARGUMENTS.get(name, (name, "prefix"))
         try:
             return KeySelection.build(
-                key=None if key is None else render(key, ctx),
-                prefix=None if prefix is None else render(prefix, ctx),
+                key=None if key is None else self.render(key, ctx, key_what),
+                prefix=None if prefix is None else self.render(prefix, ctx, prefix_what),
                 what=f"task '{self.task_id}': {name}",
             )
         except DefinitionError as exc:
             raise S3DefinitionError(exc.message) from None
 
     def bucket_name(self, bucket: str, ctx: Context) -> str:
-        name = render(bucket, ctx)
+        name = self.render(bucket, ctx, "bucket")
         try:
             return check_bucket(name, f"task '{self.task_id}'")
         except DefinitionError as exc:
@@ -95,7 +100,9 @@ class S3Access:
 
     @staticmethod
     def _bucket(bucket: object, task_id: str) -> str:
-        return check_bucket(bucket, f"task '{task_id}'")
+        name = check_bucket(bucket, f"task '{task_id}'")
+        check_template(name, what="bucket", task_id=task_id)
+        return name
 
 
 class S3Operator(S3Access, Operator):

@@ -79,8 +79,8 @@ class S3CopyOperator(S3Operator):
         source_bucket = self.bucket_name(self.source_bucket, ctx)
         dest_bucket = self.bucket_name(self.dest_bucket, ctx)
         selection = self.selection(self.source_key, self.source_prefix, ctx, name="source")
-        dest_key = None if self.dest_key is None else self.render(self.dest_key, ctx)
-        dest_prefix = None if self.dest_prefix is None else self.render(self.dest_prefix, ctx)
+        dest_key = None if self.dest_key is None else self.render(self.dest_key, ctx, "dest_key")
+        dest_prefix = None if self.dest_prefix is None else self.render(self.dest_prefix, ctx, "dest_prefix")
         client, _ = self.client(ctx)
         if selection.is_exact:
             sources = [selection.pattern]

@@ -66,7 +66,7 @@ class S3DownloadOperator(S3Operator):
     def execute(self, ctx: Context) -> dict[str, object]:
         bucket = self.bucket_name(self.bucket, ctx)
         selection = self.selection(self.key, self.prefix, ctx)
-        dest = Path(self.render(self.dest, ctx)).expanduser()
+        dest = Path(self.render(self.dest, ctx, "dest")).expanduser()
         client, _ = self.client(ctx)
         if selection.is_exact:
             key = selection.pattern

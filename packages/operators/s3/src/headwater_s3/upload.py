@@ -105,8 +105,8 @@ class S3UploadOperator(S3Operator):
         from boto3.s3.transfer import S3Transfer
 
         bucket = self.bucket_name(self.bucket, ctx)
-        source = Path(self.render(self.source, ctx)).expanduser()
-        pairs = self._plan(source, self.render(self.key, ctx))
+        source = Path(self.render(self.source, ctx, "source")).expanduser()
+        pairs = self._plan(source, self.render(self.key, ctx, "key"))
         allowed = set(S3Transfer.ALLOWED_UPLOAD_ARGS)
         unknown = sorted(set(self.extra_args) - allowed)
         if unknown:
