@@ -422,3 +422,30 @@ def test_definition_error_is_one_message_and_exit_2(project: Project, case: str)
             assert fragment in result.stderr, (args, fragment, result.stderr)
         assert "Traceback" not in result.output
     assert not project.db.exists()
+
+
+def test_relative_paths_in_tasks_start_at_the_project_directory_whatever_the_working_directory(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.write(
+        "paths.py",
+        """
+        from headwater import Pipeline, task
+
+        @task
+        def write(ctx):
+            target = ctx.path("out/result.txt")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(ctx.project_dir or "")
+            return str(ctx.path("/abs/file"))
+
+        with Pipeline("paths"):
+            write()
+        """,
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert project.invoke("run", "paths", "-q").exit_code == 0
+    assert (project.root / "out" / "result.txt").read_text() == str(project.root)
+    assert not (elsewhere / "out").exists()

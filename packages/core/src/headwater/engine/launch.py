@@ -104,6 +104,7 @@ def run_pipeline(
             listener=listener,
             logs_dir=project.path(settings.logs),
             results_url=project.results_url,
+            project_dir=str(project.root),
             alerter=alerter,
             durations=store.typical_durations(pipeline.id),
             priority_policy=settings.scheduler.priority,

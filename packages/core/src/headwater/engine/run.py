@@ -145,6 +145,7 @@ class RunEngine:
         listener: RunListener | None = None,
         logs_dir: Path | None = None,
         results_url: str | None = None,
+        project_dir: str | None = None,
         hub: ExecutorHub | None = None,
         admission: Admission | None = None,
         owner: str | None = None,
@@ -168,6 +169,7 @@ class RunEngine:
         self.listener = listener or NullListener()
         self.logs_dir = logs_dir
         self.results_url = results_url
+        self.project_dir = project_dir
         self.owner = owner or new_owner_id()
         self.shared_hub = hub is not None
         self.hub = hub or ExecutorHub(executor)
@@ -969,6 +971,7 @@ class _Run:
             use_cache=self.e.use_cache,
             map_index=task.index,
             lane=self.lane,
+            project_dir=self.e.project_dir,
         )
 
     def _release(self, task: _Task, key: TaskKey) -> None:

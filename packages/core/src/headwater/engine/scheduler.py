@@ -477,6 +477,7 @@ class Scheduler:
             listener=self.listener(record) if self.listener else NullListener(),
             logs_dir=self.project.path(settings.logs),
             results_url=self.project.results_url,
+            project_dir=str(self.project.root),
             hub=self.hub,
             admission=self.admission,
             owner=self.owner,

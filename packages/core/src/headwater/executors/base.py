@@ -66,6 +66,8 @@ class TaskSubmission:
     map_index: int | None = None
     #: The run's lane: "backfill" for backfill runs, else "default" (``ctx.lane``).
     lane: str = "default"
+    #: The project's directory: relative paths in task arguments start there (``ctx.path()``).
+    project_dir: str | None = None
     #: False when the run was started with ``--no-cache``: never reuse a cached result (still store one).
     use_cache: bool = True
 

@@ -136,6 +136,7 @@ def execute_submission(
             partition=submission.partition,
             map_index=submission.map_index,
             lane=submission.lane,
+            project_dir=submission.project_dir,
             cancelled=cancel_event,
             log_path=submission.log_path,
         )

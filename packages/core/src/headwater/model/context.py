@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -80,6 +82,18 @@ class Context:
     lane: str = "default"
     #: What the task reported with ``report_lineage`` and ``add_metadata`` (sent with its success).
     reports: TaskReports = field(default_factory=TaskReports)
+    #: The project's directory (where headwater.toml is); relative paths in task arguments start here.
+    project_dir: str | None = None
+
+    def path(self, value: str | os.PathLike[str]) -> Path:
+        """``value`` as a path: absolute as given, relative from the project directory (``ctx.project_dir``).
+
+        Every shipped operator resolves its file arguments this way, whatever the working directory.
+        """
+        path = Path(value).expanduser()
+        if path.is_absolute() or self.project_dir is None:
+            return path.absolute()
+        return Path(self.project_dir) / path
 
     def report_lineage(self, *, reads: Iterable[str] | str = (), writes: Iterable[str] | str = ()) -> None:
         """Record datasets (tables, keys, URLs) this task reads and writes; stored when it succeeds.
