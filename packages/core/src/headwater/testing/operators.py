@@ -60,9 +60,7 @@ class OperatorConformance:
         assert op.task_id == "conformance_task"
         assert (op.options.retry.retries, op.options.timeout, op.options.priority) == (2, 300.0, 3)
 
-    def test_construction_does_no_io(
-        self, operator_kwargs: dict[str, object], monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_construction_does_no_io(self, operator_kwargs: dict[str, object], monkeypatch: pytest.MonkeyPatch) -> None:
         def refuse(*args: object, **kwargs: object) -> None:
             raise AssertionError("an operator's constructor opened a connection or started a process")
 
