@@ -449,3 +449,25 @@ def test_relative_paths_in_tasks_start_at_the_project_directory_whatever_the_wor
     assert project.invoke("run", "paths", "-q").exit_code == 0
     assert (project.root / "out" / "result.txt").read_text() == str(project.root)
     assert not (elsewhere / "out").exists()
+
+
+def test_bash_and_headwater_test_also_start_relative_paths_at_the_project_directory(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.write(
+        "shell.py",
+        """
+        from headwater import BashOperator, Pipeline
+
+        with Pipeline("shell"):
+            BashOperator("mark", command='echo "$HEADWATER_PROJECT_DIR" > marked.txt')
+        """,
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    for command in ("run", "test"):
+        (project.root / "marked.txt").unlink(missing_ok=True)
+        assert project.invoke(command, "shell", "-q").exit_code == 0
+        assert (project.root / "marked.txt").read_text().strip() == str(project.root), command
+    assert not (elsewhere / "marked.txt").exists()

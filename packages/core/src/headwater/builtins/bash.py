@@ -61,6 +61,7 @@ class BashOperator(Operator):
             "HEADWATER_RUN_ID": ctx.run_id,
             "HEADWATER_TASK_ID": ctx.task_id,
             "HEADWATER_LOGICAL_DATE": ctx.logical_date.isoformat(),
+            **({"HEADWATER_PROJECT_DIR": ctx.project_dir} if ctx.project_dir else {}),
             **{f"HEADWATER_PARAM_{k.upper()}": str(v) for k, v in ctx.params.items()},
             **self.env,
         }
@@ -71,7 +72,7 @@ class BashOperator(Operator):
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=env,
-                cwd=self.cwd,
+                cwd=ctx.path(self.cwd or "."),  # the project directory unless told otherwise
                 start_new_session=True,
             )
             try:

@@ -189,6 +189,7 @@ def test(ctx: click.Context, target: str, date: str | None, params: tuple[str, .
         logical_date=parse_date(date),
         pools=project.settings.pools,
         listener=make_progress(quiet),
+        project_dir=project.root,
     )
     print_summary(result.summary)
     sys.exit(EXIT_OK if result.ok else EXIT_RUN_FAILED)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 
 from headwater.config.settings import Project
 from headwater.engine.clock import Clock
@@ -72,10 +73,12 @@ def run_pipeline(
     partition_key: str | None = None,
     trigger: str = "manual",
     run_id: str | None = None,
+    project_dir: Path | None = None,
 ) -> RunSummary:
     """Run ``pipeline`` once (or resume ``resume_run_id``) and return the summary.
 
     ``use_cache=False`` (``--no-cache``) runs cached tasks even when a stored result exists.
+    ``project_dir`` (default: the project's root) is where tasks' relative paths start.
     """
     from headwater.engine.alerts import Alerter
 
@@ -104,7 +107,7 @@ def run_pipeline(
             listener=listener,
             logs_dir=project.path(settings.logs),
             results_url=project.results_url,
-            project_dir=str(project.root),
+            project_dir=str(project_dir or project.root),
             alerter=alerter,
             durations=store.typical_durations(pipeline.id),
             priority_policy=settings.scheduler.priority,

@@ -64,6 +64,7 @@ def run_pipeline(
     db: str | None = None,
     listener: RunListener | None = None,
     workdir: Path | None = None,
+    project_dir: Path | None = None,
 ) -> TestRun:
     """Run ``pipeline`` once in this process and return its summary, results and tries.
 
@@ -71,6 +72,8 @@ def run_pipeline(
     the database ``HEADWATER_TEST_DB`` names, so a suite can run against PostgreSQL), and
     logs and large results go to a temporary directory: nothing is persisted.
     Pass ``db`` to use a real database, ``clock`` (a FakeClock) to control time.
+    Tasks' relative paths (``ctx.path``) start at ``project_dir``: by default ``workdir``, else the
+    project (``headwater.toml``) the pipeline's file belongs to, else the working directory.
     """
     from headwater.config.settings import Project, Settings
     from headwater.engine.launch import run_pipeline as launch
@@ -99,6 +102,7 @@ def run_pipeline(
                 logical_date=logical_date,
                 listener=listener,
                 clock=clock,  # type: ignore[arg-type]
+                project_dir=project_dir or workdir or _project_dir(pipeline),
             )
             results_url = project.results_url
             results = {
@@ -111,3 +115,12 @@ def run_pipeline(
         finally:
             store.close()
     return TestRun(summary=summary, results=results, tries=tries)
+
+
+def _project_dir(pipeline: Pipeline) -> Path:
+    """Where a test run's relative paths start: the project the pipeline's file belongs to, else the cwd."""
+    from headwater.config.settings import find_root
+
+    start = Path(pipeline.file).parent if pipeline.file else Path.cwd()
+    root, config = find_root(start)
+    return root if config is not None else Path.cwd()
