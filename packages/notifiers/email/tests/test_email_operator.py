@@ -36,10 +36,13 @@ def everything(run: TestRun, workdir: Path, caplog: pytest.LogCaptureFixture) ->
 
 
 def test_email_send_with_templates_html_and_an_attachment(
-    smtp: SmtpServer, mail_conn: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    smtp: SmtpServer, mail_conn: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    report = tmp_path / "report-2026-03-01.csv"
-    report.write_text("id,amount\n1,9.50\n")
+    workdir = tmp_path / "run"  # the project directory: a relative attachment path starts here
+    (workdir / "reports").mkdir(parents=True)
+    (workdir / "reports" / "report-2026-03-01.csv").write_text("id,amount\n1,9.50\n")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
     with Pipeline("daily_report", params={"region": "EU"}) as pipeline:
 
         @task
@@ -56,11 +59,10 @@ def test_email_send_with_templates_html_and_an_attachment(
             subject="Orders report {ds} ({pipeline_id})",
             body="{upstream[count]} orders on {ds}, run {run_id}. Region: {params[region]}. CSS stays: {color: red}",
             html="<p>{params[region]} &amp; {upstream[count]} orders</p><style>p {color: red}</style>",
-            files=[str(tmp_path / "report-{ds}.csv")],
+            files=["reports/report-{ds}.csv"],
         )
         rows >> send
 
-    workdir = tmp_path / "run"
     run = run_pipeline(pipeline, logical_date=DAY, params={"region": "EU <west>"}, workdir=workdir)
 
     assert run.ok, run.summary
@@ -168,7 +170,7 @@ def test_a_missing_attachment_or_template_key_fails_without_retry(
 
     attach, template = run.summary.task("attach"), run.summary.task("template")
     assert (attach.state, attach.tries, template.state, template.tries) == ("failed", 1, "failed", 1)
-    assert attach.error == "task 'attach': attachment 'nope.csv' does not exist or is not a file"
+    assert attach.error == f"task 'attach': attachment {str(tmp_path / 'nope.csv')!r} does not exist or is not a file"
     assert template.error == "template placeholder {params[nope]}: no params 'nope' (known: none)"
     assert smtp.received == []
 

@@ -61,7 +61,7 @@ def hw(tmp_path: Path, dbt_project: DbtProject) -> HwProject:
 def _pipeline(extra: str = "", **options: str) -> str:
     args = "".join(f", {k}={v}" for k, v in options.items())
     head = "from headwater import DailyPartitions, asset\nfrom headwater_dbt import dbt_assets\n"
-    return head + textwrap.dedent(extra) + f'\nshop = dbt_assets("../../shop", profiles_dir="../../profiles"{args})\n'
+    return head + textwrap.dedent(extra) + f'\nshop = dbt_assets("../shop", profiles_dir="../profiles"{args})\n'
 
 
 def test_models_and_seeds_become_assets_with_dependencies_and_metadata(dbt_project: DbtProject) -> None:

@@ -219,6 +219,21 @@ def test_execute_reports_lineage_of_what_it_read_and_wrote(dbt_project: DbtProje
     assert ctx.reports.reads == [f"postgres://{PG_DB}/{schema}.raw_orders"]
 
 
+def test_relative_paths_start_at_the_project_directory_not_the_working_directory(
+    dbt_project: DbtProject, warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    run = run_op(
+        "dbt_relative",
+        lambda: DbtOperator("seed", command="seed", project_dir="shop", profiles_dir="profiles"),
+        workdir=tmp_path,  # the project directory: shop/ and profiles/ are in it
+    )
+    assert run.ok, run.summary
+    assert warehouse.query(f"select count(*) from {warehouse.schema}.raw_orders") == [(5,)]
+
+
 def test_vars_placeholders_are_filled_from_the_run(dbt_project: DbtProject, warehouse: Warehouse) -> None:
     with Pipeline("dbt_daily", params={"region": "us"}) as pipeline:
         DbtBuildOperator(
@@ -283,7 +298,7 @@ def test_yaml_pipelines_use_the_registered_names(tmp_path: Path, dbt_project: Db
         "tasks:\n"
         "  - id: build\n"
         "    operator: dbt.build\n"
-        "    project_dir: shop\n"  # relative paths are relative to the pipeline file's folder
+        "    project_dir: shop\n"  # relative paths start at the project directory
         "    profiles_dir: profiles\n"
         "    select: [raw_orders]\n"
         "    retries: 2\n"
@@ -292,7 +307,7 @@ def test_yaml_pipelines_use_the_registered_names(tmp_path: Path, dbt_project: Db
     op = pipeline.tasks["build"]
     assert isinstance(op, DbtBuildOperator)
     assert op.select == ("raw_orders",) and op.options.max_tries == 3
-    run = run_pipeline(pipeline)
+    run = run_pipeline(pipeline, workdir=tmp_path)  # tmp_path: the project directory
     assert run.ok, run.summary
     assert run.results["build"]["nodes"][0]["name"] == "raw_orders"
 

@@ -22,7 +22,8 @@ def test_a_yaml_pipeline_names_the_operator(api: HTTPServer, conn: str, tmp_path
     api.expect_request("/v1/products", query_string="cursor=c2").respond_with_json({"data": [{"id": 2}], "meta": {}})
     root = tmp_path / "project"
     (root / "pipelines").mkdir(parents=True)
-    output = tmp_path / "products.jsonl"
+    (root / "headwater.toml").write_text('executor = "inline"\n', encoding="utf-8")
+    output = root / "out" / "products.jsonl"  # written as a relative path: it starts at the project directory
     (root / "pipelines" / "products.yaml").write_text(
         textwrap.dedent(
             f"""
@@ -34,7 +35,7 @@ def test_a_yaml_pipeline_names_the_operator(api: HTTPServer, conn: str, tmp_path
                 endpoint: /products
                 records_path: data
                 pagination: {{style: cursor, path: meta.next, param: cursor}}
-                output: {output}
+                output: out/products.jsonl
                 budget: 30s
               - id: ready
                 operator: http.sensor
@@ -45,11 +46,14 @@ def test_a_yaml_pipeline_names_the_operator(api: HTTPServer, conn: str, tmp_path
         ),
         encoding="utf-8",
     )
-    command = [str(Path(sys.executable).parent / "headwater"), "--project", str(root), "test", "products_yaml"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    command = [str(Path(sys.executable).parent / "headwater"), "--project", str(root), "run", "products_yaml"]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, cwd=elsewhere)
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert output.read_text().splitlines() == ['{"id":1}', '{"id":2}']
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_a_shape_change_fails_in_one_try_and_an_outage_is_retried(api: HTTPServer, conn: str) -> None:

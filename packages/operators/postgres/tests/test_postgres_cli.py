@@ -39,7 +39,7 @@ tasks:
     operator: postgres.extract
     conn: warehouse
     sql: select id, amount from {schema}.orders where amount >= {{{{ params.min_amount }}}} order by id
-    path: {out}/orders_{{{{ ds_nodash }}}}.csv
+    path: out/orders_{{{{ ds_nodash }}}}.csv
     depends_on: [check_orders]
   - id: broken
     operator: postgres.query
@@ -61,17 +61,21 @@ insert into {schema}.orders (id, amount, status, day) values (1, 5, 'open', %(da
 @pytest.fixture
 def project(tmp_path: Path, schema: str) -> Path:
     root = tmp_path / "proj"
-    (root / "pipelines" / "sql").mkdir(parents=True)
+    (root / "pipelines").mkdir(parents=True)
+    (root / "sql").mkdir()
     (root / "headwater.toml").write_text('executor = "inline"\n', encoding="utf-8")
-    text = PIPELINE.format(schema=schema, out=tmp_path / "out")
+    text = PIPELINE.format(schema=schema)
     (root / "pipelines" / "nightly.yaml").write_text(textwrap.dedent(text), encoding="utf-8")
-    (root / "pipelines" / "sql" / "build.sql").write_text(BUILD_SQL.format(schema=schema), encoding="utf-8")
+    (root / "sql" / "build.sql").write_text(BUILD_SQL.format(schema=schema), encoding="utf-8")
     return root
 
 
 def _headwater(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    # Run from another folder: relative paths (sql_file, path) start at the project directory.
     command = [str(Path(sys.executable).parent / "headwater"), "--project", str(root), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, env=env)
+    elsewhere = root.parent / "elsewhere"
+    elsewhere.mkdir(exist_ok=True)
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, env=env, cwd=elsewhere)
 
 
 def test_a_yaml_pipeline_runs_through_the_cli(
@@ -99,7 +103,8 @@ def test_a_yaml_pipeline_runs_through_the_cli(
         f"postgres 'warehouse': relation \"{schema}.no_such_table\" does not exist [42P01] (line 3, statement 2 of 2)"
     )
     assert error in output
-    assert (tmp_path / "out" / "orders_20260301.csv").read_text() == "id,amount\n1,5\n2,7\n"
+    assert (project / "out" / "orders_20260301.csv").read_text() == "id,amount\n1,5\n2,7\n"
+    assert not (tmp_path / "elsewhere" / "out").exists()
     assert database.execute(f"select distinct day::text from {schema}.orders") == [("2026-03-01",)]
 
     logs = {path.name: path.read_text() for path in (project / ".headwater" / "logs").rglob("*.log")}

@@ -301,12 +301,22 @@ def test_a_yaml_pipeline_uses_the_registered_names_through_the_cli(s3: S3Client,
                 source_prefix: landing/
                 dest_prefix: archive/
                 depends_on: [wait]
+              - id: fetch
+                operator: s3.download
+                conn: {lake}
+                bucket: {BUCKET}
+                key: "landing/{{{{ ds_nodash }}}}/data.csv"
+                dest: "downloads/{{{{ ds_nodash }}}}/"
+                depends_on: [upload]
             """
         )
     )
+    elsewhere = tmp_path / "elsewhere"  # relative local paths start at the project, not the working directory
+    elsewhere.mkdir()
+    headwater = [str(Path(sys.executable).with_name("headwater")), "--project", str(project)]
     done = subprocess.run(
-        [str(Path(sys.executable).with_name("headwater")), "run", "landing", "--date", "2026-03-01"],
-        cwd=project,
+        [*headwater, "run", "landing", "--date", "2026-03-01"],
+        cwd=elsewhere,
         capture_output=True,
         text=True,
         timeout=120,
@@ -314,6 +324,8 @@ def test_a_yaml_pipeline_uses_the_registered_names_through_the_cli(s3: S3Client,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert keys(s3) == ["archive/20260301/data.csv", "landing/20260301/data.csv"]
+    assert (project / "downloads" / "20260301" / "data.csv").read_text() == "id\n1\n"
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_ctx_client_gives_a_boto3_client_for_an_s3_connection(s3: S3Client, lake: str, tmp_path: Path) -> None:

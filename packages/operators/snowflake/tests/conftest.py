@@ -70,7 +70,11 @@ def make_ctx() -> Callable[..., CapturedContext]:
     """Build a Context for calling an operator's ``execute`` directly (``lane="backfill"`` for a backfill run)."""
 
     def make(
-        task_id: str = "task", *, lane: str = "default", params: dict[str, object] | None = None
+        task_id: str = "task",
+        *,
+        lane: str = "default",
+        params: dict[str, object] | None = None,
+        project_dir: Path | None = None,
     ) -> CapturedContext:
         lines: list[str] = []
         logger = logging.Logger(f"test.{task_id}.{uuid.uuid4().hex[:6]}", logging.INFO)
@@ -87,6 +91,7 @@ def make_ctx() -> Callable[..., CapturedContext]:
             upstream={},
             log=logger,
             lane=lane,
+            project_dir=None if project_dir is None else str(project_dir),
         )
         return CapturedContext(ctx, lines)
 

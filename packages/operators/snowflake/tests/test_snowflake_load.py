@@ -186,6 +186,18 @@ def test_a_local_load_plans_a_put_into_a_folder_of_the_run(
     assert plan.copy == f"COPY INTO raw.orders (id, amount) FROM {folder}"
 
 
+def test_a_relative_file_starts_at_the_project_directory(
+    orders_csv: Path, make_ctx: Callable[..., CapturedContext], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    op = SnowflakeStageLoad("load", conn="sf", table="raw.orders", file="orders {{ ds }}.csv")
+
+    plan = op.plan(make_ctx("load", project_dir=tmp_path).ctx)
+
+    assert plan.put is not None and plan.put.startswith(f"PUT 'file://{orders_csv}' ")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -71,18 +71,20 @@ def test_parameters_are_bound_by_snowflake_not_spliced(
     assert rows == [{"DAY": "2026-03-01", "BODY": hostile}]
 
 
-def test_sql_from_a_file_with_placeholders_relative_to_the_pipeline(
-    warehouse: Warehouse, make_ctx: Callable[..., CapturedContext], tmp_path: Path
+def test_sql_from_a_file_with_placeholders_relative_to_the_project(
+    warehouse: Warehouse, make_ctx: Callable[..., CapturedContext], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # neither the working directory nor the pipeline file's folder
     (tmp_path / "sql").mkdir()
     (tmp_path / "sql" / "daily.sql").write_text(
         "create table daily as\nselect '{{ ds }}' as day, '{{ params.region }}' as region;\nselect * from daily;\n"
     )
     with Pipeline("files") as pipeline:
         op = SnowflakeOperator("daily", conn="sf", sql_file="sql/daily.sql")
-    pipeline.file = str(tmp_path / "files.py")
+    pipeline.file = str(tmp_path / "pipelines" / "files.py")
 
-    rows = op.execute(make_ctx("daily", params={"region": "eu"}).ctx)
+    rows = op.execute(make_ctx("daily", params={"region": "eu"}, project_dir=tmp_path).ctx)
 
     assert rows == [{"DAY": "2026-03-01", "REGION": "eu"}]
 

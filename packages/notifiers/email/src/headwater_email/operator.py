@@ -122,7 +122,7 @@ class EmailOperator(Operator):
         else:
             assert markup is not None
             message.set_content(markup, subtype="html")
-        paths = [Path(_render(f, values)).expanduser() for f in self.files]
+        paths = [ctx.path(_render(f, values)) for f in self.files]
         for path in paths:
             _attach(message, path, ctx.task_id)
         if paths:

@@ -59,15 +59,16 @@ def dbt_assets(
 
     The project's ``target/manifest.json`` (or ``manifest_path``) gives the nodes and their
     dependencies; when it is missing the project is parsed once, here (``dbt parse``: prepare the
-    manifest in your deploy step to keep loading fast). Relative paths are relative to the file
-    that calls ``dbt_assets``. Each asset runs ``dbt build --select <node>`` (the node and its tests);
+    manifest in your deploy step to keep loading fast). Relative paths start at the project directory
+    (the nearest folder holding headwater.toml above the calling file; the working directory outside a
+    project), as for every shipped operator. Each asset runs ``dbt build --select <node>`` (the node and its tests);
     with ``partitions`` (models only) the run's partition reaches dbt as ``--vars {partition_var: key}``.
     ``source_assets`` maps ``source_name.table`` (or ``source_name``) to the Headwater assets that
     load them, so models reading those sources run after them.
     """
     caller = sys._getframe(1)
     module = str(caller.f_globals.get("__name__", __name__))
-    base = Path(str(caller.f_globals.get("__file__") or Path.cwd() / "x")).resolve().parent
+    base = _project_root(caller.f_globals.get("__file__"))
     project = _resolve(base, project_dir)
     where = f"dbt_assets({project_dir!r})"
     if not (project / "dbt_project.yml").is_file():
@@ -109,6 +110,16 @@ def dbt_assets(
         )
         out.append(make(fn))
     return out
+
+
+def _project_root(calling_file: object) -> Path:
+    """The project directory of the calling file (the manifest is read now, before any task has a ``ctx``)."""
+    from headwater.config.settings import find_root
+
+    if not isinstance(calling_file, str) or not calling_file:
+        return Path.cwd()
+    root, config = find_root(Path(calling_file).resolve().parent)
+    return root if config is not None else Path.cwd()
 
 
 def _resolve(base: Path, path: str | Path) -> Path:

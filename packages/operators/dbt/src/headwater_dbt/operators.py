@@ -28,7 +28,7 @@ class DbtOperator(Operator):
 
     The result is a summary (counts per status and each node's result). Failed data tests fail the
     task with a report naming each test and its failing rows; a failed model names the model and
-    the database's message. Relative paths are relative to the pipeline file's folder.
+    the database's message. Relative paths start at the project directory (where headwater.toml is).
     """
 
     operator_name = "dbt"
@@ -94,13 +94,12 @@ class DbtOperator(Operator):
         self.conn = conn
         super().__init__(task_id, **options)
 
-    def invocation(self, base: Path | None = None, variables: Mapping[str, object] | None = None) -> DbtInvocation:
-        """The dbt invocation this task runs: relative paths resolved against ``base``, ``variables`` as vars."""
-        root = base or Path.cwd()
+    def invocation(self, ctx: Context, variables: Mapping[str, object] | None = None) -> DbtInvocation:
+        """The dbt invocation this task runs: relative paths start at ``ctx.project_dir``, ``variables`` as vars."""
         return DbtInvocation(
             command=self.command,
-            project_dir=(root / self.project_dir).resolve(),
-            profiles_dir=(root / self.profiles_dir).resolve() if self.profiles_dir is not None else None,
+            project_dir=ctx.path(self.project_dir).resolve(),
+            profiles_dir=ctx.path(self.profiles_dir).resolve() if self.profiles_dir is not None else None,
             target=self.target,
             select=self.select,
             exclude=self.exclude,
@@ -110,9 +109,7 @@ class DbtOperator(Operator):
         )
 
     def execute(self, ctx: Context) -> dict[str, object]:
-        file = getattr(self.pipeline, "file", None)
-        base = Path(file).parent if isinstance(file, str) and Path(file).is_file() else None
-        outcome = run_dbt(self.invocation(base, render_vars(self.vars, ctx)), ctx.log)
+        outcome = run_dbt(self.invocation(ctx, render_vars(self.vars, ctx)), ctx.log)
         _report_lineage(ctx, outcome)
         return outcome.summary()
 

@@ -154,7 +154,7 @@ class HttpExtract(Operator):
         params = (*(http.params if http else ()), *query, *(_rendered_params(self.params, ctx)))
         first = Request(self.method, url, params, templates.render(self.body, ctx, what="body"))
         ctx.report_lineage(reads=[url])
-        output = Path(templates.render_str(self.output, ctx, what="output")).absolute() if self.output else None
+        output = ctx.path(templates.render_str(self.output, ctx, what="output")) if self.output else None
         if output is not None:
             ctx.report_lineage(writes=[output.as_uri()])
         client = http.client(timeout=self.policy.request_timeout) if http else _plain_client(self.policy)

@@ -64,26 +64,17 @@ class SqlSource:
         """How errors name where the SQL came from (the file), None for inline SQL."""
         return self.sql_file
 
-    def load(self, ctx: Context, base_dir: Path | None) -> str:
-        """The SQL with its placeholders filled (``sql_file`` is relative to the pipeline file's folder)."""
+    def load(self, ctx: Context) -> str:
+        """The SQL with its placeholders filled (a relative ``sql_file`` starts at the project directory)."""
         values = template_values(ctx)
         if self.sql is not None:
             return render_template(self.sql, values, what="sql")
-        path = Path(render_template(str(self.sql_file), values, what="sql_file"))
-        if not path.is_absolute() and base_dir is not None:
-            path = base_dir / path
+        path = ctx.path(render_template(str(self.sql_file), values, what="sql_file"))
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise PermanentError(f"sql_file: cannot read {path}: {exc.strerror or exc}") from None
         return render_template(text, values, what=str(self.sql_file))
-
-
-def pipeline_dir(op: object) -> Path | None:
-    """The folder of the file that defined the task's pipeline (None when defined in code)."""
-    pipeline = getattr(op, "pipeline", None)
-    file = getattr(pipeline, "file", None)
-    return Path(file).resolve().parent if file else None
 
 
 def render_parameters(parameters: Parameters, ctx: Context) -> Parameters:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from headwater import DefinitionError, Operator
@@ -89,7 +88,7 @@ class PostgresCopyLoad(Operator):
     def execute(self, ctx: Context) -> int:
         import psycopg
 
-        source = Path(render_template(self.path, template_values(ctx), what="path"))
+        source = ctx.path(render_template(self.path, template_values(ctx), what="path"))
         if not source.is_file():
             raise PermanentError(f"postgres.copy: no file at {source}")
         ctx.report_lineage(reads=[source.resolve().as_uri()], writes=[dataset(self.conn, self.table)])

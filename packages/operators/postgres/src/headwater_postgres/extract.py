@@ -15,7 +15,6 @@ from headwater_postgres.base import (
     check_conn,
     check_parameters,
     opened,
-    pipeline_dir,
     render_parameters,
     report_sql_lineage,
 )
@@ -81,14 +80,12 @@ class PostgresExtract(Operator):
         return f"postgres {self.conn}: {self.source.describe()} -> {self.path}"
 
     def execute(self, ctx: Context) -> dict[str, object]:
-        sql = self.source.load(ctx, pipeline_dir(self))
+        sql = self.source.load(ctx)
         statements = split_statements(sql)
         if len(statements) != 1:
             raise PermanentError(f"{self.source.label or 'sql'}: expected exactly one query, found {len(statements)}")
         [statement] = statements
-        target = Path(render_template(self.path, template_values(ctx), what="path"))
-        if not target.is_absolute():
-            target = Path.cwd() / target
+        target = ctx.path(render_template(self.path, template_values(ctx), what="path"))
         target.parent.mkdir(parents=True, exist_ok=True)
         parameters = render_parameters(self.parameters, ctx)
         report_sql_lineage(ctx, self.conn, sql)

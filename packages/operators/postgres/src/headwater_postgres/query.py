@@ -14,7 +14,6 @@ from headwater_postgres.base import (
     check_parameters,
     jsonable,
     opened,
-    pipeline_dir,
     render_parameters,
     report_sql_lineage,
 )
@@ -117,7 +116,7 @@ class PostgresOperator(Operator):
         return f"postgres {self.conn}: {self.source.describe()}"
 
     def execute(self, ctx: Context) -> object:
-        sql = self.source.load(ctx, pipeline_dir(self))
+        sql = self.source.load(ctx)
         statements = split_statements(sql)
         if not statements:
             raise PermanentError(f"{self.source.label or 'sql'}: no statement to run")

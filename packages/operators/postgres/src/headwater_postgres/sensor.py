@@ -13,7 +13,6 @@ from headwater_postgres.base import (
     check_parameters,
     jsonable,
     opened,
-    pipeline_dir,
     render_parameters,
 )
 from headwater_postgres.errors import statement_error
@@ -57,7 +56,7 @@ class SqlSensor(Sensor):
     def poke(self, ctx: Context) -> object:
         import psycopg
 
-        sql = self.source.load(ctx, pipeline_dir(self))
+        sql = self.source.load(ctx)
         statement = Statement(sql.strip().rstrip(";"), 1, 1)
         parameters = render_parameters(self.parameters, ctx)
         with opened(ctx, self.conn, autocommit=True) as conn, conn.cursor() as cursor:

@@ -66,7 +66,7 @@ class S3DownloadOperator(S3Operator):
     def execute(self, ctx: Context) -> dict[str, object]:
         bucket = self.bucket_name(self.bucket, ctx)
         selection = self.selection(self.key, self.prefix, ctx)
-        dest = Path(self.render(self.dest, ctx, "dest")).expanduser()
+        dest = ctx.path(self.render(self.dest, ctx, "dest"))
         client, _ = self.client(ctx)
         if selection.is_exact:
             key = selection.pattern

@@ -105,7 +105,7 @@ class S3UploadOperator(S3Operator):
         from boto3.s3.transfer import S3Transfer
 
         bucket = self.bucket_name(self.bucket, ctx)
-        source = Path(self.render(self.source, ctx, "source")).expanduser()
+        source = ctx.path(self.render(self.source, ctx, "source"))
         pairs = self._plan(source, self.render(self.key, ctx, "key"))
         allowed = set(S3Transfer.ALLOWED_UPLOAD_ARGS)
         unknown = sorted(set(self.extra_args) - allowed)

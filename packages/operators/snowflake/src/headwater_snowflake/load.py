@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from headwater import DefinitionError, Operator
@@ -17,7 +16,7 @@ from headwater.plugin import (
     render_template,
     template_values,
 )
-from headwater_snowflake.base import SessionOptions, dataset, pipeline_dir, table_name
+from headwater_snowflake.base import SessionOptions, dataset, table_name
 from headwater_snowflake.copy import (
     check_url,
     copy_statement,
@@ -46,7 +45,7 @@ _FILE_KEYS = ("file", "status", "rows_parsed", "rows_loaded", "errors_seen", "fi
 class SnowflakeStageLoad(Operator):
     """Load files into ``table`` with COPY INTO, from one of three sources:
 
-    - ``file``: local file(s) (a path, ``*`` wildcards allowed, relative to the pipeline file's folder), first
+    - ``file``: local file(s) (a path, ``*`` wildcards allowed; relative paths start at the project directory), first
       PUT to ``stage`` (default: the table's own stage) under a folder of this run and task, then copied;
     - ``stage``: files already in a stage (``@my_stage/orders/``), e.g. an external stage on S3;
     - ``url``: an external location (``s3://bucket/orders/{{ ds }}/``) read through ``storage_integration``.
@@ -111,12 +110,8 @@ class SnowflakeStageLoad(Operator):
         source = self.url or self.file or self.stage
         return f"{self.session_options.describe()}: load {source} into {self.table}"
 
-    def _local_path(self, values: dict[str, object]) -> str:
-        path = Path(render_template(str(self.file), values, what="file"))
-        base = pipeline_dir(self)
-        if not path.is_absolute() and base is not None:
-            path = base / path
-        path = path.absolute()
+    def _local_path(self, ctx: Context, values: dict[str, object]) -> str:
+        path = ctx.path(render_template(str(self.file), values, what="file")).absolute()
         if not any(ch in path.name for ch in "*?") and not path.is_file():
             raise PermanentError(f"file: {path} does not exist")
         return str(path)
@@ -136,7 +131,7 @@ class SnowflakeStageLoad(Operator):
         else:
             stage = stage_reference(render_template(self.stage, values, what="stage")) if self.stage else None
             if self.file is not None:
-                path = self._local_path(values)
+                path = self._local_path(ctx, values)
                 source = join_stage(stage or table_stage(self.table), self._run_folder(ctx))
                 put, reads = put_statement(path, source), f"file://{path}"
             else:

@@ -11,7 +11,6 @@ from headwater_snowflake.base import (
     SessionOptions,
     SqlSource,
     check_parameters,
-    pipeline_dir,
     render_parameters,
     report_sql_lineage,
 )
@@ -72,7 +71,7 @@ class SnowflakeOperator(Operator):
         return f"{self.session_options.describe()}: {self.source.describe()}"
 
     def execute(self, ctx: Context) -> object:
-        sql = self.source.load(ctx, pipeline_dir(self))
+        sql = self.source.load(ctx)
         statements = split_statements(sql)
         if not statements:
             raise PermanentError(f"{self.source.label or 'sql'}: no statement to run")
