@@ -1,4 +1,4 @@
-"""Splitting SQL scripts into statements (with their lines) and filling ``{{ }}`` placeholders (the core's)."""
+"""Filling ``{{ }}`` placeholders in SQL (the core's; splitting scripts is tested in the core's test_sql_source)."""
 
 from __future__ import annotations
 
@@ -9,39 +9,6 @@ import pytest
 
 from headwater import DefinitionError
 from headwater.plugin import TemplateError, check_template, render_template, template_values
-from headwater_postgres.script import split_statements
-
-
-def test_statements_split_on_top_level_semicolons_with_their_lines() -> None:
-    script = """-- load the day
-create table t (a text);
-
-insert into t values ('a;b'), (E'it\\'s; fine'), ($$x;y$$), ($tag$ $$; $tag$);
-/* a comment; /* nested; */ still */ select "odd;name" from t -- trailing; comment
-;
-   ;
-select $1::int
-"""
-    statements = split_statements(script)
-    assert [(s.index, s.line) for s in statements] == [(1, 2), (2, 4), (3, 5), (4, 8)]
-    assert statements[0].text == "create table t (a text)"
-    assert statements[1].text.endswith("($tag$ $$; $tag$)")
-    assert statements[2].text.startswith('select "odd;name" from t')
-    assert statements[3].text == "select $1::int"
-    assert statements[1].line_of(0) == 4
-    assert statements[2].line_of(len(statements[2].text)) == 5
-
-
-def test_comments_only_is_no_statement() -> None:
-    assert split_statements("-- nothing\n/* here */ ;  ") == []
-
-
-def test_a_multiline_statement_maps_offsets_to_script_lines() -> None:
-    [first, second] = split_statements("select 1;\n\nselect\n  2,\n  nope\nfrom t")
-    assert second.line == 3
-    assert second.line_of(second.text.index("nope")) == 5
-    assert second.line_of(10_000) == 6  # clamped to the text
-    assert first.line_of(0) == 1
 
 
 def _values(**overrides: Any) -> dict[str, object]:

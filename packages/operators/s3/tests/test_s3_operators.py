@@ -227,7 +227,7 @@ def test_a_template_value_the_run_lacks_fails_the_task_once(s3: S3Client, lake: 
     ("make", "message"),
     [
         (lambda: S3ListOperator("t", conn="lake", bucket="Bad_Bucket"), "not a valid bucket name"),
-        (lambda: S3ListOperator("t", conn="", bucket="lake-raw"), "conn must be a connection id"),
+        (lambda: S3ListOperator("t", conn="", bucket="lake-raw"), "conn: expected a connection id"),
         (lambda: S3DownloadOperator("t", conn="lake", bucket="lake-raw", dest="x"), "give key="),
         (
             lambda: S3DownloadOperator("t", conn="lake", bucket="lake-raw", key="a", prefix="b", dest="x"),

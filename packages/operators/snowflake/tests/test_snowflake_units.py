@@ -1,4 +1,4 @@
-"""The parts that need no server: scripts, connection URIs, error classes, statements' text, registration."""
+"""The parts that need no server: connection URIs, error classes, statements' text, registration."""
 
 from __future__ import annotations
 
@@ -9,47 +9,12 @@ import snowflake.connector.errors as sf
 from snowflake_stand_in import PASSWORD, CapturedContext
 
 from headwater import ConfigError, Connection, DefinitionError, load_operator
-from headwater.plugin import PermanentError, mask
+from headwater.plugin import PermanentError, mask, split_statements
 from headwater_snowflake import SnowflakeCheck, SnowflakeOperator, SnowflakeStageLoad
 from headwater_snowflake.base import SessionOptions, qualified, table_name
 from headwater_snowflake.connection import SnowflakeSettings
 from headwater_snowflake.copy import file_format_clause, put_statement, render_options, string_literal
 from headwater_snowflake.errors import SnowflakeError, SnowflakeUnavailable, connect_error, statement_error
-from headwater_snowflake.script import split_statements
-
-# -- scripts -------------------------------------------------------------------------------------------------------
-
-
-def test_statements_keep_their_lines_and_ignore_semicolons_in_strings_and_comments() -> None:
-    script = (
-        "-- header; not a statement\n"
-        "create table t (a varchar);\n"
-        "\n"
-        "insert into t values ('a;b'), ('it''s; ok'), ('back\\'slash;');\n"
-        '/* block; comment */ select $$ a ; b $$ as body, "odd;name"\n'
-        "  from t; // trailing; comment\n"
-        "select 1 -- last, no semicolon\n"
-    )
-    statements = split_statements(script)
-    assert [(s.index, s.line, s.first_word) for s in statements] == [
-        (1, 2, "CREATE"),
-        (2, 4, "INSERT"),
-        (3, 5, "SELECT"),
-        (4, 7, "SELECT"),
-    ]
-    assert statements[1].text == "insert into t values ('a;b'), ('it''s; ok'), ('back\\'slash;')"
-    assert statements[2].text.endswith('"odd;name"\n  from t')
-    assert statements[2].script_line(2) == 6
-
-
-def test_only_comments_is_no_statement() -> None:
-    assert split_statements("-- nothing\n/* here */ ; ;") == []
-
-
-def test_placeholders_outside_strings_are_binds() -> None:
-    binds, literal, numeric = split_statements("select ?; select '?' as q; select :1")
-    assert (binds.has_placeholders, literal.has_placeholders, numeric.has_placeholders) == (True, False, True)
-
 
 # -- connection URIs -----------------------------------------------------------------------------------------------
 
@@ -141,7 +106,7 @@ def test_refused_credentials_are_permanent() -> None:
 
 
 def test_a_compilation_error_keeps_snowflakes_message_and_maps_its_line_to_the_script() -> None:
-    (_, statement) = split_statements("select 1;\n\nselect *\n  from orders\n  where (")
+    (_, statement) = split_statements("select 1;\n\nselect *\n  from orders\n  where (", "snowflake")
     exc = sf.ProgrammingError(
         msg="SQL compilation error:\nsyntax error line 3 at position 9 unexpected '<EOF>'.",
         errno=1003,

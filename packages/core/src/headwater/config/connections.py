@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from headwater.errors import ConfigError
+from headwater.errors import ConfigError, DefinitionError
 from headwater.secrets import add_secret, mask
 
 ENV_PREFIX = "HEADWATER_CONN_"
@@ -86,6 +86,17 @@ def get_connection(conn_id: str) -> Connection:
             "or add it under [connections] in headwater.toml"
         )
     return Connection.from_uri(conn_id, uri)
+
+
+def check_conn(conn: object, task_id: str | None = None, *, where: str | None = None) -> str:
+    """``conn`` if it is a connection id (a non-empty string); DefinitionError naming the task (or ``where``)."""
+    if not isinstance(conn, str) or not conn.strip():
+        prefix = where if where is not None else f"task '{task_id}'" if task_id is not None else None
+        message = f"conn: expected a connection id (a [connections] name or HEADWATER_CONN_<ID>), got {conn!r}"
+        raise DefinitionError(
+            f"{prefix}: {message}" if prefix else message, tasks=[task_id] if task_id is not None else ()
+        )
+    return conn
 
 
 def connection_client(conn: Connection) -> object:

@@ -11,10 +11,10 @@ from typing import Required
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from typing_extensions import TypedDict
 
+from headwater.config.root import find_root
 from headwater.config.scheduler_settings import SchedulerSettings
 from headwater.errors import ConfigError
 
-CONFIG_FILE = "headwater.toml"
 DEFAULT_DB = "sqlite:///.headwater/headwater.db"
 
 
@@ -128,18 +128,6 @@ class Project:
     @property
     def state_dir(self) -> Path:
         return self.root / ".headwater"
-
-
-def find_root(start: Path) -> tuple[Path, Path | None]:
-    """The nearest directory (from ``start`` up) with headwater.toml or [tool.headwater]."""
-    for directory in (start, *start.parents):
-        candidate = directory / CONFIG_FILE
-        if candidate.is_file():
-            return directory, candidate
-        pyproject = directory / "pyproject.toml"
-        if pyproject.is_file() and "[tool.headwater" in pyproject.read_text(encoding="utf-8", errors="replace"):
-            return directory, pyproject
-    return start, None
 
 
 def _read(path: Path) -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""The whole plugin API: hook markers, the executor and notifier contracts, registries, and the SQL checks and lineage.
+"""The whole plugin API: hook markers, the executor and notifier contracts, registries, and the SQL helpers.
 
 A plugin module implements hooks from :mod:`headwater.plugin.spec` with
 ``@hookimpl`` and is declared under the ``headwater`` entry-point group::
@@ -9,6 +9,8 @@ A plugin module implements hooks from :mod:`headwater.plugin.spec` with
 
 from __future__ import annotations
 
+from headwater.config.connections import check_conn
+from headwater.config.root import project_root_of
 from headwater.engine.events.sources import Emitter as EventEmitter
 from headwater.engine.events.sources import EventSource, Payload, PollingSource, SourceContext, Subscription
 from headwater.errors import ConfigError, PermanentError
@@ -45,6 +47,16 @@ from headwater.sql_checks import (
     run_checks,
 )
 from headwater.sql_lineage import tables_in
+from headwater.sql_source import (
+    SqlDialect,
+    SqlParameters,
+    SqlSource,
+    Statement,
+    check_parameters,
+    json_value,
+    render_parameters,
+    split_statements,
+)
 from headwater.templating import TemplateError, check_template, render_template, template_values
 
 __all__ = [
@@ -76,6 +88,10 @@ __all__ = [
     "Skip",
     "SourceContext",
     "SqlCheckOperator",
+    "SqlDialect",
+    "SqlParameters",
+    "SqlSource",
+    "Statement",
     "Subscription",
     "TaskCancelled",
     "TaskEvent",
@@ -85,18 +101,24 @@ __all__ = [
     "TemplateError",
     "Trigger",
     "add_secret",
+    "check_conn",
+    "check_parameters",
     "check_template",
     "execute_submission",
     "get_manager",
     "hookimpl",
     "hookspec",
+    "json_value",
     "load_operator",
     "mask",
     "parse_duration",
+    "project_root_of",
     "quote_identifier",
     "quote_table",
+    "render_parameters",
     "render_template",
     "run_checks",
+    "split_statements",
     "tables_in",
     "template_values",
 ]

@@ -119,8 +119,6 @@ def run_pipeline(
 
 def _project_dir(pipeline: Pipeline) -> Path:
     """Where a test run's relative paths start: the project the pipeline's file belongs to, else the cwd."""
-    from headwater.config.settings import find_root
+    from headwater.config.root import project_root_of
 
-    start = Path(pipeline.file).parent if pipeline.file else Path.cwd()
-    root, config = find_root(start)
-    return root if config is not None else Path.cwd()
+    return project_root_of(pipeline.file)

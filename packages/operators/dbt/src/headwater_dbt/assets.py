@@ -114,12 +114,9 @@ def dbt_assets(
 
 def _project_root(calling_file: object) -> Path:
     """The project directory of the calling file (the manifest is read now, before any task has a ``ctx``)."""
-    from headwater.config.settings import find_root
+    from headwater.plugin import project_root_of
 
-    if not isinstance(calling_file, str) or not calling_file:
-        return Path.cwd()
-    root, config = find_root(Path(calling_file).resolve().parent)
-    return root if config is not None else Path.cwd()
+    return project_root_of(calling_file if isinstance(calling_file, str) else None)
 
 
 def _resolve(base: Path, path: str | Path) -> Path:

@@ -9,15 +9,16 @@ from typing import TYPE_CHECKING
 from headwater import DefinitionError, Operator
 from headwater.plugin import (
     PermanentError,
+    Statement,
+    check_conn,
     check_template,
     quote_identifier,
     quote_table,
     render_template,
     template_values,
 )
-from headwater_postgres.base import check_conn, dataset, opened
+from headwater_postgres.base import dataset, opened
 from headwater_postgres.errors import statement_error
-from headwater_postgres.script import Statement
 
 if TYPE_CHECKING:
     from typing import Unpack

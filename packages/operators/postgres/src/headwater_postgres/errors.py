@@ -9,7 +9,7 @@ from headwater.plugin import PermanentError
 if TYPE_CHECKING:
     import psycopg
 
-    from headwater_postgres.script import Statement
+    from headwater.plugin import Statement
 
 # SQLSTATE classes and codes worth trying again: a lost connection, a serialization failure or deadlock,
 # the server running out of resources, shutting down or starting up, a cancelled (timed out) statement.

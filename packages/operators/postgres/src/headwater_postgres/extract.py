@@ -8,18 +8,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from headwater import DefinitionError, Operator
-from headwater.plugin import PermanentError, check_template, render_template, template_values
-from headwater_postgres.base import (
-    Parameters,
+from headwater.plugin import (
+    PermanentError,
+    SqlParameters,
     SqlSource,
+    Statement,
     check_conn,
     check_parameters,
-    opened,
+    check_template,
     render_parameters,
-    report_sql_lineage,
+    render_template,
+    split_statements,
+    template_values,
 )
+from headwater_postgres.base import opened, report_sql_lineage
 from headwater_postgres.errors import statement_error
-from headwater_postgres.script import Statement, split_statements
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -46,7 +49,7 @@ class PostgresExtract(Operator):
         path: str,
         sql: str | None = None,
         sql_file: str | None = None,
-        parameters: Parameters = None,
+        parameters: SqlParameters = None,
         format: Format | None = None,  # noqa: A002 - the natural name in YAML
         delimiter: str = ",",
         header: bool = True,
@@ -69,7 +72,7 @@ class PostgresExtract(Operator):
             )
         if not isinstance(delimiter, str) or len(delimiter) != 1:
             raise DefinitionError(f"task '{task_id}': delimiter: expected one character", tasks=[task_id])
-        if sql is not None and len(split_statements(sql)) != 1:
+        if sql is not None and len(split_statements(sql, "postgres")) != 1:
             raise DefinitionError(f"task '{task_id}': sql: expected exactly one query", tasks=[task_id])
         self.format: Format = chosen
         self.delimiter = delimiter
@@ -81,7 +84,7 @@ class PostgresExtract(Operator):
 
     def execute(self, ctx: Context) -> dict[str, object]:
         sql = self.source.load(ctx)
-        statements = split_statements(sql)
+        statements = split_statements(sql, "postgres")
         if len(statements) != 1:
             raise PermanentError(f"{self.source.label or 'sql'}: expected exactly one query, found {len(statements)}")
         [statement] = statements
@@ -106,7 +109,7 @@ class PostgresExtract(Operator):
         ctx.add_metadata(rows=rows, path=str(target), format=self.format)
         return {"path": str(target), "rows": rows, "format": self.format}
 
-    def _csv(self, conn: psycopg.Connection[Any], statement: Statement, parameters: Parameters, out: Any) -> int:
+    def _csv(self, conn: psycopg.Connection[Any], statement: Statement, parameters: SqlParameters, out: Any) -> int:
         import psycopg
         from psycopg import sql as pgsql
 
@@ -124,7 +127,7 @@ class PostgresExtract(Operator):
         except psycopg.Error as exc:
             raise statement_error(self.conn, exc, sent, source=self.source.label) from None
 
-    def _parquet(self, conn: psycopg.Connection[Any], statement: Statement, parameters: Parameters, out: Any) -> int:
+    def _parquet(self, conn: psycopg.Connection[Any], statement: Statement, parameters: SqlParameters, out: Any) -> int:
         import psycopg
 
         try:

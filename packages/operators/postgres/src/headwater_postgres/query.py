@@ -6,19 +6,19 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from headwater import DefinitionError, Operator
-from headwater.plugin import PermanentError
-from headwater_postgres.base import (
-    Parameters,
+from headwater.plugin import (
+    PermanentError,
+    SqlParameters,
     SqlSource,
+    Statement,
     check_conn,
     check_parameters,
-    jsonable,
-    opened,
+    json_value,
     render_parameters,
-    report_sql_lineage,
+    split_statements,
 )
+from headwater_postgres.base import opened, report_sql_lineage
 from headwater_postgres.errors import statement_error
-from headwater_postgres.script import Statement, split_statements
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -38,7 +38,7 @@ def run_statements(
     *,
     conn_id: str,
     ctx: Context,
-    parameters: Parameters = None,
+    parameters: SqlParameters = None,
     source: str | None = None,
     max_rows: int | None = None,
 ) -> tuple[list[dict[str, object]] | None, int]:
@@ -70,7 +70,9 @@ def run_statements(
                             "or raise max_rows"
                         )
                     names = [column.name for column in cursor.description]
-                    rows = [{name: jsonable(value) for name, value in zip(names, row, strict=True)} for row in fetched]
+                    rows = [
+                        {name: json_value(value) for name, value in zip(names, row, strict=True)} for row in fetched
+                    ]
                 rowcount = cursor.rowcount
             except psycopg.Error as exc:
                 raise statement_error(conn_id, exc, statement, total=len(statements), source=source) from None
@@ -94,7 +96,7 @@ class PostgresOperator(Operator):
         conn: str,
         sql: str | None = None,
         sql_file: str | None = None,
-        parameters: Parameters = None,
+        parameters: SqlParameters = None,
         autocommit: bool = False,
         max_rows: int | None = DEFAULT_MAX_ROWS,
         **options: Unpack[TaskOptionArgs],
@@ -106,7 +108,7 @@ class PostgresOperator(Operator):
             raise DefinitionError(f"task '{task_id}': autocommit: expected true or false", tasks=[task_id])
         if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 0):
             raise DefinitionError(f"task '{task_id}': max_rows: expected a whole number >= 0", tasks=[task_id])
-        if sql is not None and not split_statements(sql):
+        if sql is not None and not split_statements(sql, "postgres"):
             raise DefinitionError(f"task '{task_id}': sql: no statement (only comments?)", tasks=[task_id])
         self.autocommit = autocommit
         self.max_rows = max_rows
@@ -117,7 +119,7 @@ class PostgresOperator(Operator):
 
     def execute(self, ctx: Context) -> object:
         sql = self.source.load(ctx)
-        statements = split_statements(sql)
+        statements = split_statements(sql, "postgres")
         if not statements:
             raise PermanentError(f"{self.source.label or 'sql'}: no statement to run")
         parameters = render_parameters(self.parameters, ctx)

@@ -6,17 +6,17 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
 from headwater import Sensor
-from headwater_postgres.base import (
-    Parameters,
+from headwater.plugin import (
+    SqlParameters,
     SqlSource,
+    Statement,
     check_conn,
     check_parameters,
-    jsonable,
-    opened,
+    json_value,
     render_parameters,
 )
+from headwater_postgres.base import opened
 from headwater_postgres.errors import statement_error
-from headwater_postgres.script import Statement
 
 Duration = timedelta | float | str
 
@@ -39,7 +39,7 @@ class SqlSensor(Sensor):
         conn: str,
         sql: str | None = None,
         sql_file: str | None = None,
-        parameters: Parameters = None,
+        parameters: SqlParameters = None,
         poke_interval: Duration = "30s",
         wait_timeout: Duration = "1h",
         mode: Literal["poke", "reschedule"] = "poke",
@@ -65,6 +65,6 @@ class SqlSensor(Sensor):
                 row = cursor.fetchone() if cursor.description is not None else None
             except psycopg.Error as exc:
                 raise statement_error(self.conn, exc, statement, source=self.source.label) from None
-        value = jsonable(row[0]) if row else None
+        value = json_value(row[0]) if row else None
         ctx.log.info("poke: %r", value)
         return value if value else False

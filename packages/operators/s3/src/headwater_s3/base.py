@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from headwater import DefinitionError, Operator
-from headwater.plugin import check_template, render_template
+from headwater.plugin import check_conn, check_template, render_template
 from headwater_s3.errors import S3DefinitionError, s3_error
 from headwater_s3.keys import KeySelection, check_bucket
 
@@ -23,13 +23,6 @@ if TYPE_CHECKING:
 LINEAGE_LIMIT = 100
 #: How errors name the arguments a selection's key and prefix come from, by the selection's name.
 _SELECTION_ARGUMENTS = {"key": ("key", "prefix"), "source": ("source_key", "source_prefix")}
-
-
-def check_conn(conn: object, what: str) -> str:
-    """``conn`` if it is a connection id; DefinitionError otherwise."""
-    if not isinstance(conn, str) or not conn.strip():
-        raise DefinitionError(f"{what}: conn must be a connection id (like 'lake'), got {conn!r}")
-    return conn
 
 
 def s3_uri(bucket: str, key: str = "") -> str:
@@ -109,5 +102,5 @@ class S3Operator(S3Access, Operator):
     """An operator on the S3 connection ``conn`` (``HEADWATER_CONN_<ID>=s3://...``)."""
 
     def __init__(self, task_id: str, *, conn: str, **options: Unpack[TaskOptionArgs]) -> None:
-        self.conn = check_conn(conn, f"task '{task_id}'")
+        self.conn = check_conn(conn, task_id)
         super().__init__(task_id, **options)

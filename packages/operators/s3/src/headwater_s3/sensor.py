@@ -6,7 +6,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
 from headwater import DefinitionError, Sensor
-from headwater_s3.base import S3Access, check_conn, s3_uri
+from headwater.plugin import check_conn
+from headwater_s3.base import S3Access, s3_uri
 from headwater_s3.keys import KeySelection, list_objects
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ class S3KeySensor(S3Access, Sensor):
         **options: Unpack[TaskOptionArgs],
     ) -> None:
         what = f"task '{task_id}'"
-        self.conn = check_conn(conn, what)
+        self.conn = check_conn(conn, task_id)
         self.bucket = self._bucket(bucket, task_id)
         self.key = self._template(key, task_id, "key")
         self.prefix = self._template(prefix, task_id, "prefix")

@@ -7,8 +7,7 @@ from datetime import timedelta
 from typing import ClassVar
 
 from headwater import DefinitionError
-from headwater.plugin import Trigger
-from headwater_s3.base import check_conn
+from headwater.plugin import Trigger, check_conn
 from headwater_s3.keys import KeySelection, check_bucket
 
 
@@ -32,7 +31,7 @@ class S3ObjectArrival(Trigger):
     kind: ClassVar[str] = "s3"
 
     def __post_init__(self) -> None:
-        check_conn(self.conn, "s3 trigger")
+        check_conn(self.conn, where="s3 trigger")
         check_bucket(self.bucket, "s3 trigger")
         if "{{" in self.bucket:
             raise DefinitionError("s3 trigger: the bucket cannot be a template")

@@ -1,16 +1,15 @@
-"""What the Snowflake operators share: ``conn``, the warehouse per lane, the query tag, SQL sources, lineage names."""
+"""What the Snowflake operators share: ``conn``, the warehouse per lane, the query tag, lineage names."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from headwater import DefinitionError
-from headwater.plugin import PermanentError, check_template, render_template, tables_in, template_values
+from headwater.plugin import check_conn, check_template, render_template, tables_in, template_values
 from headwater_snowflake.connection import SnowflakeSettings
 from headwater_snowflake.session import SnowflakeSession
 
@@ -21,12 +20,6 @@ if TYPE_CHECKING:
 BACKFILL_LANE = "backfill"
 #: Snowflake keeps at most this many characters of a query tag.
 QUERY_TAG_LIMIT = 2000
-
-
-def check_conn(conn: object, task_id: str) -> str:
-    if not isinstance(conn, str) or not conn.strip():
-        raise DefinitionError(f"task '{task_id}': conn: expected a connection id, got {conn!r}", tasks=[task_id])
-    return conn
 
 
 def _check_name(value: object, task_id: str, what: str) -> str | None:
@@ -140,69 +133,6 @@ class SessionOptions:
         if self.backfill_warehouse:
             text += f" (backfills on {self.backfill_warehouse})"
         return text
-
-
-class SqlSource:
-    """SQL given as ``sql=`` (checked when defined) or ``sql_file=`` (read when the task runs), with placeholders."""
-
-    def __init__(self, task_id: str, sql: object, sql_file: object) -> None:
-        if (sql is None) == (sql_file is None):
-            raise DefinitionError(f"task '{task_id}': give either sql= or sql_file=", tasks=[task_id])
-        if sql is not None and (not isinstance(sql, str) or not sql.strip()):
-            raise DefinitionError(f"task '{task_id}': sql: expected SQL text, got {sql!r}", tasks=[task_id])
-        if sql_file is not None and (not isinstance(sql_file, str | Path) or not str(sql_file).strip()):
-            raise DefinitionError(f"task '{task_id}': sql_file: expected a path, got {sql_file!r}", tasks=[task_id])
-        self.sql: str | None = sql if isinstance(sql, str) else None
-        self.sql_file = None if sql_file is None else str(sql_file)
-        if self.sql is not None:
-            check_template(self.sql, task_id=task_id, what="sql")
-        else:
-            check_template(str(self.sql_file), task_id=task_id, what="sql_file")
-
-    def describe(self) -> str:
-        if self.sql_file is not None:
-            return self.sql_file
-        text = " ".join((self.sql or "").split())
-        return text if len(text) <= 60 else text[:59] + "…"
-
-    @property
-    def label(self) -> str | None:
-        """How errors name where the SQL came from (the file), None for inline SQL."""
-        return self.sql_file
-
-    def load(self, ctx: Context) -> str:
-        """The SQL with its placeholders filled (a relative ``sql_file`` starts at the project directory)."""
-        values = template_values(ctx)
-        if self.sql is not None:
-            return render_template(self.sql, values, what="sql")
-        path = ctx.path(render_template(str(self.sql_file), values, what="sql_file"))
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise PermanentError(f"sql_file: cannot read {path}: {exc.strerror or exc}") from None
-        return render_template(text, values, what=str(self.sql_file))
-
-
-def check_parameters(parameters: object, task_id: str) -> Sequence[object] | None:
-    """``parameters``: a list bound to ``?`` (or ``:1``, ``:2``) placeholders by Snowflake."""
-    if parameters is None:
-        return None
-    if isinstance(parameters, Sequence) and not isinstance(parameters, str | bytes):
-        return list(parameters)
-    raise DefinitionError(
-        f"task '{task_id}': parameters: expected a list of values for ? (or :1, :2) placeholders, got {parameters!r}",
-        tasks=[task_id],
-    )
-
-
-def render_parameters(parameters: Sequence[object] | None, ctx: Context) -> list[object] | None:
-    """Placeholders in string parameter values filled from the context (then bound by Snowflake, never spliced)."""
-    if parameters is None:
-        return None
-    values = template_values(ctx)
-    return [
-        render_template(value, values, what="parameters") if isinstance(value, str) else value for value in parameters
-    ]
 
 
 def table_name(table: str) -> str:

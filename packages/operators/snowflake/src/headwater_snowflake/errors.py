@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from headwater.plugin import PermanentError, mask
 
 if TYPE_CHECKING:
-    from headwater_snowflake.script import Statement
+    from headwater.plugin import Statement
 
 #: Error numbers that may pass if the work is tried again: a statement or warehouse timeout (630), a session
 #: that expired or is gone (390111, 390112, 390114), a connection closed, a request or server that failed, a

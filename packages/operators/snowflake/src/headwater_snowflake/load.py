@@ -14,6 +14,7 @@ from headwater.plugin import (
     quote_identifier,
     quote_table,
     render_template,
+    split_statements,
     template_values,
 )
 from headwater_snowflake.base import SessionOptions, dataset, table_name
@@ -27,7 +28,6 @@ from headwater_snowflake.copy import (
     stage_reference,
     table_stage,
 )
-from headwater_snowflake.script import split_statements
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -154,7 +154,7 @@ class SnowflakeStageLoad(Operator):
         target = dataset(settings, table_name(self.table))
         with self.session_options.open(ctx) as session:
             uploaded = self._put(session, plan.put, plan.source) if plan.put is not None else []
-            rows, _ = session.run(split_statements(plan.copy)[0], keep_rows=True)
+            rows, _ = session.run(split_statements(plan.copy, "snowflake")[0], keep_rows=True)
         result = LoadResult.from_rows(target, rows or [], uploaded)
         if result.files_failed:
             ctx.log.warning(
@@ -173,7 +173,7 @@ class SnowflakeStageLoad(Operator):
         return result.as_dict()
 
     def _put(self, session: SnowflakeSession, put: str, folder: str) -> list[str]:
-        rows, _ = session.run(split_statements(put)[0], keep_rows=True)
+        rows, _ = session.run(split_statements(put, "snowflake")[0], keep_rows=True)
         uploaded = []
         for row in rows or []:
             lowered = {key.lower(): value for key, value in row.items()}

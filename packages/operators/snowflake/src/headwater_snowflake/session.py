@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
-import math
-import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from headwater.plugin import PermanentError, mask, quote_identifier
+from headwater.plugin import PermanentError, Statement, json_value, mask, quote_identifier, split_statements
 from headwater_snowflake.connection import SnowflakeSettings, open_connection
 from headwater_snowflake.errors import statement_error
-from headwater_snowflake.script import Statement, split_statements
 
 if TYPE_CHECKING:
     import logging
@@ -97,7 +92,7 @@ class SnowflakeSession:
         """Switch the session to ``warehouse`` (``USE WAREHOUSE``), saying why in the log."""
         self.log.info("using warehouse %s (%s)", warehouse, why)
         sql = f"USE WAREHOUSE {quote_identifier(warehouse, 'snowflake')}"
-        self.run(split_statements(sql)[0])
+        self.run(split_statements(sql, "snowflake")[0])
 
     def run_script(
         self,
@@ -154,7 +149,7 @@ class SnowflakeSession:
                         "unload large results to a stage (COPY INTO @stage) instead, or raise max_rows"
                     )
                 names = [column.name for column in cursor.description]
-                rows = [{name: jsonable(value) for name, value in zip(names, row, strict=True)} for row in fetched]
+                rows = [{name: json_value(value) for name, value in zip(names, row, strict=True)} for row in fetched]
             rowcount = cursor.rowcount if cursor.rowcount is not None else -1
             if rows is not None:
                 outcome = f"{len(rows)} row(s)"
@@ -171,28 +166,3 @@ class SnowflakeSession:
             raise statement_error(self.settings.conn_id, exc, statement, total=total, source=source) from None
         finally:
             cursor.close()
-
-
-def jsonable(value: object) -> object:
-    """A Snowflake value as JSON: NUMBER -> int/float, dates and times -> ISO 8601, binary -> hex."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, decimal.Decimal):
-        if not value.is_finite():
-            return str(value)
-        return int(value) if value == value.to_integral_value() and abs(value) < 2**53 else float(value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).hex()
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return str(value)
