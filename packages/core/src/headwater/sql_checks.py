@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from headwater.config.connections import check_conn
 from headwater.errors import DefinitionError, PermanentError
 from headwater.model.durations import Duration, parse_duration
 from headwater.model.operator import Operator
@@ -646,8 +647,7 @@ class SqlCheckOperator(Operator, ABC):
         **options: Unpack[TaskOptionArgs],
     ) -> None:
         super().__init__(task_id, **options)
-        if not isinstance(conn, str) or not conn:
-            raise DefinitionError(f"task '{task_id}': conn: expected a connection id, got {conn!r}", tasks=[task_id])
+        check_conn(conn, task_id)
         self.conn = conn
         self.spec = CheckSpec.build(
             table=table,

@@ -196,7 +196,8 @@ def _skip_quoted(script: str, i: int, quote: str, backslash_escapes: bool) -> in
 class SqlSource:
     """SQL given as ``sql=`` (checked when defined) or ``sql_file=`` (read when the task runs), with placeholders."""
 
-    def __init__(self, task_id: str, sql: object, sql_file: object) -> None:
+    def __init__(self, task_id: str, sql: object, sql_file: object, *, dialect: SqlDialect | None = None) -> None:
+        self.dialect = dialect
         if (sql is None) == (sql_file is None):
             raise DefinitionError(f"task '{task_id}': give either sql= or sql_file=", tasks=[task_id])
         if sql is not None and (not isinstance(sql, str) or not sql.strip()):
@@ -207,6 +208,8 @@ class SqlSource:
         self.sql_file = None if sql_file is None else str(sql_file)
         if self.sql is not None:
             check_template(self.sql, task_id=task_id, what="sql")
+            if dialect is not None and not split_statements(self.sql, dialect):
+                raise DefinitionError(f"task '{task_id}': sql: no statement (only comments?)", tasks=[task_id])
         else:
             check_template(str(self.sql_file), task_id=task_id, what="sql_file")
 
@@ -233,6 +236,15 @@ class SqlSource:
         except OSError as exc:
             raise PermanentError(f"sql_file: cannot read {path}: {exc.strerror or exc}") from None
         return render_template(text, values, what=str(self.sql_file))
+
+    def script(self, ctx: Context) -> tuple[str, list[Statement]]:
+        """The loaded SQL and its statements (in the source's ``dialect``); PermanentError if it has none."""
+        assert self.dialect is not None, "script() needs the dialect given to SqlSource"
+        sql = self.load(ctx)
+        statements = split_statements(sql, self.dialect)
+        if not statements:
+            raise PermanentError(f"{self.label or 'sql'}: no statement to run")
+        return sql, statements
 
 
 # -- parameters ----------------------------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from headwater.plugin import (
     check_parameters,
     json_value,
     render_parameters,
-    split_statements,
 )
 from headwater_postgres.base import opened, report_sql_lineage
 from headwater_postgres.errors import statement_error
@@ -102,14 +101,12 @@ class PostgresOperator(Operator):
         **options: Unpack[TaskOptionArgs],
     ) -> None:
         self.conn = check_conn(conn, task_id)
-        self.source = SqlSource(task_id, sql, sql_file)
+        self.source = SqlSource(task_id, sql, sql_file, dialect="postgres")
         self.parameters = check_parameters(parameters, task_id)
         if not isinstance(autocommit, bool):
             raise DefinitionError(f"task '{task_id}': autocommit: expected true or false", tasks=[task_id])
         if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 0):
             raise DefinitionError(f"task '{task_id}': max_rows: expected a whole number >= 0", tasks=[task_id])
-        if sql is not None and not split_statements(sql, "postgres"):
-            raise DefinitionError(f"task '{task_id}': sql: no statement (only comments?)", tasks=[task_id])
         self.autocommit = autocommit
         self.max_rows = max_rows
         super().__init__(task_id, **options)
@@ -118,10 +115,7 @@ class PostgresOperator(Operator):
         return f"postgres {self.conn}: {self.source.describe()}"
 
     def execute(self, ctx: Context) -> object:
-        sql = self.source.load(ctx)
-        statements = split_statements(sql, "postgres")
-        if not statements:
-            raise PermanentError(f"{self.source.label or 'sql'}: no statement to run")
+        sql, statements = self.source.script(ctx)
         parameters = render_parameters(self.parameters, ctx)
         report_sql_lineage(ctx, self.conn, sql)
         with opened(ctx, self.conn, autocommit=self.autocommit) as conn:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from headwater import DefinitionError, Operator
-from headwater.plugin import PermanentError, SqlSource, check_parameters, render_parameters, split_statements
+from headwater.plugin import SqlSource, check_parameters, render_parameters
 from headwater_snowflake.base import SessionOptions, report_sql_lineage
 
 if TYPE_CHECKING:
@@ -48,14 +48,12 @@ class SnowflakeOperator(Operator):
             task_id, conn=conn, warehouse=warehouse, backfill_warehouse=backfill_warehouse, query_tag=query_tag
         )
         self.conn = self.session_options.conn
-        self.source = SqlSource(task_id, sql, sql_file)
+        self.source = SqlSource(task_id, sql, sql_file, dialect="snowflake")
         self.parameters = check_parameters(parameters, task_id, named=None, positional="? (or :1, :2)")
         if not isinstance(autocommit, bool):
             raise DefinitionError(f"task '{task_id}': autocommit: expected true or false", tasks=[task_id])
         if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 0):
             raise DefinitionError(f"task '{task_id}': max_rows: expected a whole number >= 0", tasks=[task_id])
-        if sql is not None and not split_statements(sql, "snowflake"):
-            raise DefinitionError(f"task '{task_id}': sql: no statement (only comments?)", tasks=[task_id])
         self.autocommit = autocommit
         self.max_rows = max_rows
         super().__init__(task_id, **options)
@@ -64,10 +62,7 @@ class SnowflakeOperator(Operator):
         return f"{self.session_options.describe()}: {self.source.describe()}"
 
     def execute(self, ctx: Context) -> object:
-        sql = self.source.load(ctx)
-        statements = split_statements(sql, "snowflake")
-        if not statements:
-            raise PermanentError(f"{self.source.label or 'sql'}: no statement to run")
+        sql, statements = self.source.script(ctx)
         parameters = render_parameters(self.parameters, ctx)
         settings = self.session_options.settings(ctx)
         report_sql_lineage(ctx, settings, sql)
