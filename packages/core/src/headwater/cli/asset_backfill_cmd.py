@@ -105,7 +105,7 @@ def backfill_asset(
     quiet: bool,
 ) -> NoReturn:
     """The asset form of ``headwater backfill`` (exits: 0 success, 1 a run failed, 2 bad input, 130 stopped)."""
-    from headwater.cli.backfill_cmd import EXIT_INTERRUPTED, _stop_on_signals
+    from headwater.cli.backfill_cmd import EXIT_INTERRUPTED, _stop_on_signals, resume_open
     from headwater.engine.admission import pool_limits
     from headwater.engine.asset_backfill import (
         AssetBackfillRunner,
@@ -119,7 +119,7 @@ def backfill_asset(
     from headwater.engine.scheduler import SchedulerOptions
     from headwater.loader.assets import asset_pipeline
     from headwater.model.pipeline import ASSETS_PIPELINE_ID
-    from headwater.store.backfills import materialized_partitions, set_parallelism
+    from headwater.store.backfills import materialized_partitions
     from headwater.store.leases import pending_runs
 
     def plan_for(store: Store | None, *, done: frozenset[str] = frozenset(), seed: str = "") -> AssetBackfillPlan:
@@ -169,14 +169,7 @@ def backfill_asset(
         record = find_open(store, plan)
         resumed = record is not None
         if record is not None:
-            if parallelism is not None and parallelism != record.parallelism:
-                set_parallelism(store, record.backfill_id, parallelism)
-            if strategy != record.strategy or skip_existing != record.skip_existing:
-                click.echo(
-                    f"note: backfill {record.backfill_id} keeps the order and skips it was created with "
-                    f"(strategy {record.strategy}, skip-existing {'on' if record.skip_existing else 'off'})",
-                    err=True,
-                )
+            record = resume_open(store, record, parallelism, strategy, skip_existing)
             click.echo(f"resuming backfill {record.backfill_id} of asset {asset_key}: {_span(plan)}")
         else:
             backfill_id = new_backfill_id()

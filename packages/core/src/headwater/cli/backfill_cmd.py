@@ -476,15 +476,7 @@ def backfill(
         record = backfills.find_open(store, pipeline.id, plan.start, plan.end)
         resumed = record is not None
         if record is not None:
-            if parallelism is not None and parallelism != record.parallelism:
-                backfills.set_parallelism(store, record.backfill_id, parallelism)
-                record = backfills.get(store, record.backfill_id) or record
-            if strategy != record.strategy or skip_existing != record.skip_existing:
-                click.echo(
-                    f"note: backfill {record.backfill_id} keeps the order and skips it was created with "
-                    f"(strategy {record.strategy}, skip-existing {'on' if record.skip_existing else 'off'})",
-                    err=True,
-                )
+            record = resume_open(store, record, parallelism, strategy, skip_existing)
         else:
             plan = plan_backfill(
                 pipeline,
@@ -522,6 +514,24 @@ def backfill(
     if not outcome.finished:
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(EXIT_OK if outcome.ok else EXIT_RUN_FAILED)
+
+
+def resume_open(
+    store: Store, record: BackfillRecord, parallelism: int | None, strategy: str, skip_existing: bool
+) -> BackfillRecord:
+    """Resuming an open backfill: a new ``--parallelism`` applies; the order and skips it was created with stay."""
+    from headwater.store import backfills
+
+    if parallelism is not None and parallelism != record.parallelism:
+        backfills.set_parallelism(store, record.backfill_id, parallelism)
+        record = backfills.get(store, record.backfill_id) or record
+    if strategy != record.strategy or skip_existing != record.skip_existing:
+        click.echo(
+            f"note: backfill {record.backfill_id} keeps the order and skips it was created with "
+            f"(strategy {record.strategy}, skip-existing {'on' if record.skip_existing else 'off'})",
+            err=True,
+        )
+    return record
 
 
 COMMANDS = [backfill]
