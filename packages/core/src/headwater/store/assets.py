@@ -7,25 +7,22 @@ return ``None`` for them as well as ``""``.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, RowMapping, func, insert, select, tuple_
 
 from headwater.executors.base import JSON, EncodedResult
 from headwater.store import tables as t
+from headwater.store.dialects import chunks, conflict_insert
 
 if TYPE_CHECKING:
-    from sqlalchemy.sql.dml import Insert
-
     from headwater.store.repository import Store
 
 MATERIALIZED = "materialized"
 FAILED = "failed"
-_CHUNK = 500
-T = TypeVar("T")
 
 
 def _key(partition: str | None) -> str:
@@ -36,11 +33,6 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
-
-
-def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i : i + _CHUNK]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,18 +134,8 @@ class AssetWrites:
                 {"run_id": r, "task_id": k, "direction": d, "dataset": ds, "pipeline_id": p, "created_at": moment}
                 for r, k, d, ds, p in dict.fromkeys(self.lineage)
             ]
-            stmt = _dialect_insert(conn, t.lineage).on_conflict_do_nothing()  # type: ignore[attr-defined]
+            stmt = conflict_insert(conn, t.lineage).on_conflict_do_nothing()
             conn.execute(stmt, rows)
-
-
-def _dialect_insert(conn: Connection, table: object) -> Insert:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)  # type: ignore[arg-type]
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)  # type: ignore[arg-type]
 
 
 def _upsert_partition(
@@ -168,10 +150,10 @@ def _upsert_partition(
     values: dict[str, object] = {"state": state, "run_id": run_id, "updated_at": moment}
     if materialization_id is not None:
         values["materialization_id"] = materialization_id
-    stmt = _dialect_insert(conn, t.asset_partitions).values(
+    stmt = conflict_insert(conn, t.asset_partitions).values(
         asset_key=asset_key, partition_key=partition_key, **{"materialization_id": materialization_id, **values}
     )
-    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+    stmt = stmt.on_conflict_do_update(
         index_elements=[t.asset_partitions.c.asset_key, t.asset_partitions.c.partition_key], set_=values
     )
     conn.execute(stmt)
@@ -214,7 +196,7 @@ def materializations_by_id(store: Store, ids: Iterable[int]) -> dict[int, Materi
     wanted = sorted(set(ids))
     out: dict[int, MaterializationRecord] = {}
     with store.engine.connect() as conn:
-        for chunk in _chunks(wanted):
+        for chunk in chunks(wanted):
             query = select(t.materializations).where(t.materializations.c.id.in_(chunk))
             for row in conn.execute(query).mappings():
                 record = _materialization(row)
@@ -230,7 +212,7 @@ def latest_materializations(store: Store, asset_keys: Iterable[str]) -> dict[str
     m = t.materializations
     ids: list[int] = []
     with store.engine.connect() as conn:
-        for chunk in _chunks(keys):
+        for chunk in chunks(keys):
             query = select(func.max(m.c.id)).where(m.c.asset_key.in_(chunk)).group_by(m.c.asset_key)
             ids.extend(int(row[0]) for row in conn.execute(query))
     return {r.asset_key: r for r in materializations_by_id(store, ids).values()}
@@ -267,7 +249,7 @@ def newest_ids(
     out: dict[tuple[str, str], int] = {}
     wanted = None if partitions is None else sorted({_key(x) for x in partitions})
     with store.engine.connect() as conn:
-        for chunk in _chunks(keys):
+        for chunk in chunks(keys):
             query = select(p.c.asset_key, p.c.partition_key, p.c.materialization_id).where(
                 p.c.asset_key.in_(chunk), p.c.materialization_id.is_not(None)
             )
@@ -275,7 +257,7 @@ def newest_ids(
                 rows = list(conn.execute(query))
             else:
                 rows = []
-                for part in _chunks(wanted):
+                for part in chunks(wanted):
                     rows.extend(conn.execute(query.where(p.c.partition_key.in_(part))))
             for asset_key, partition_key, mid in rows:
                 out[(asset_key, partition_key or "")] = int(mid)
@@ -292,7 +274,7 @@ def newest_materializations(
     p = t.asset_partitions
     ids: dict[tuple[str, str], int] = {}
     with store.engine.connect() as conn:
-        for chunk in _chunks(wanted):
+        for chunk in chunks(wanted):
             query = select(p.c.asset_key, p.c.partition_key, p.c.materialization_id).where(
                 tuple_(p.c.asset_key, p.c.partition_key).in_(chunk), p.c.materialization_id.is_not(None)
             )

@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Integer, and_, cast, func, or_, select
+from sqlalchemy import Integer, and_, cast, func, or_, select
 
-from headwater.errors import ConfigError
 from headwater.store import tables as t
+from headwater.store.dialects import conflict_insert, utc
 from headwater.store.repository import Store, _aware
 
 #: ``{upstream asset key: newest materialization id used}``
@@ -73,10 +73,6 @@ def decode_state(text: str | None) -> UpstreamState | None:
     return {str(k): int(v) for k, v in raw.items() if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(UTC)
-
-
 def _state(row: Any) -> AutomationState:
     return AutomationState(
         asset_key=row.asset_key,
@@ -94,19 +90,6 @@ def _pairs(items: Iterable[tuple[str, str]]) -> Iterator[list[tuple[str, str]]]:
     ordered = sorted(set(items))
     for i in range(0, len(ordered), CHUNK // 2):
         yield ordered[i : i + CHUNK // 2]
-
-
-def _insert(conn: Connection, table: Any) -> Any:
-    name = conn.dialect.name
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)
-    if name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(table)
-    raise ConfigError(f"auto-materialization needs SQLite or PostgreSQL, not {name}")
 
 
 # -- automation rows ------------------------------------------------------------------------------
@@ -143,13 +126,15 @@ def save_states(store: Store, states: Sequence[AutomationState]) -> None:
         for state in states:
             values = {
                 "seen_state": encode_state(state.seen_state),
-                "changed_at": _utc(state.changed_at),
-                "last_change_at": _utc(state.last_change_at),
+                "changed_at": utc(state.changed_at),
+                "last_change_at": utc(state.last_change_at),
                 "requested_state": encode_state(state.requested_state),
                 "requested_run_id": state.requested_run_id,
-                "requested_at": _utc(state.requested_at),
+                "requested_at": utc(state.requested_at),
             }
-            stmt = _insert(conn, _auto).values(asset_key=state.asset_key, partition_key=state.partition_key, **values)
+            stmt = conflict_insert(conn, _auto, what="auto-materialization").values(
+                asset_key=state.asset_key, partition_key=state.partition_key, **values
+            )
             stmt = stmt.on_conflict_do_update(index_elements=[_auto.c.asset_key, _auto.c.partition_key], set_=values)
             conn.execute(stmt)
 
@@ -240,9 +225,11 @@ def read_cursor(store: Store) -> int | None:
 def advance_cursor(store: Store, cursor: int, now: datetime) -> None:
     """Move the shared cursor forward to ``cursor`` (never back: several schedulers advance it)."""
     table = t.trigger_cursors
-    values = {"cursor": str(cursor), "updated_at": _utc(now)}
+    values = {"cursor": str(cursor), "updated_at": utc(now)}
     with store.engine.begin() as conn:
-        stmt = _insert(conn, table).values(pipeline_id=CURSOR_PIPELINE, trigger=CURSOR_NAME, **values)
+        stmt = conflict_insert(conn, table, what="auto-materialization").values(
+            pipeline_id=CURSOR_PIPELINE, trigger=CURSOR_NAME, **values
+        )
         stmt = stmt.on_conflict_do_update(
             index_elements=[table.c.pipeline_id, table.c.trigger],
             set_=values,

@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from headwater.errors import ConfigError
 from headwater.store import tables as t
+from headwater.store.dialects import conflict_insert
 from headwater.store.records import to_datetime, to_timestamp
 from headwater.store.repository import Store
 
@@ -72,19 +72,6 @@ def _connect(source: Store | Connection, *, write: bool) -> Iterator[Connection]
             yield conn
 
 
-def _insert(conn: Connection) -> Any:
-    name = conn.dialect.name
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(_table)
-    if name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(_table)
-    raise ConfigError(f"circuit breakers need SQLite or PostgreSQL, not {name}")
-
-
 def _key(pipeline_id: str, task_id: str) -> Any:
     return (_table.c.pipeline_id == pipeline_id) & (_table.c.task_id == task_id)
 
@@ -131,7 +118,7 @@ def record_outcome(
             )
             return None
         error = None if error is None else error[:ERROR_LIMIT]
-        stmt = _insert(conn).values(
+        stmt = conflict_insert(conn, _table, what="circuit breakers").values(
             pipeline_id=pipeline_id,
             task_id=task_id,
             consecutive_failures=1,

@@ -8,23 +8,21 @@ when several schedulers watch the same runs exactly one of them alerts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
 
-from headwater.errors import ConfigError
 from headwater.store import tables as t
+from headwater.store.dialects import chunks, conflict_insert, utc
 from headwater.store.records import RunRecord, TaskInstanceRecord, to_timestamp
 from headwater.store.repository import Store, _aware, _run_record
 
 PREDICTED, MISSED = "predicted", "missed"
 ACTIVE_RUN_STATES = ("queued", "running")
 PATH_SEPARATOR = " > "
-#: ids per ``IN (...)`` list: far below every backend's bound-parameter limit
-CHUNK = 500
 
 _misses = t.deadline_misses
 
@@ -41,28 +39,6 @@ class DeadlineMiss:
     expected_end_at: datetime | None
     minutes_late: float
     critical_path: tuple[str, ...] = ()
-
-
-def _chunks(items: Sequence[str]) -> Iterator[list[str]]:
-    for i in range(0, len(items), CHUNK):
-        yield list(items[i : i + CHUNK])
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(UTC)
-
-
-def _insert(conn: Connection) -> Any:
-    name = conn.dialect.name
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(_misses)
-    if name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(_misses)
-    raise ConfigError(f"deadline tracking needs SQLite or PostgreSQL, not {name}")
 
 
 def _miss(row: Any) -> DeadlineMiss:
@@ -85,13 +61,13 @@ def _miss(row: Any) -> DeadlineMiss:
 def record(store: Store, miss: DeadlineMiss) -> bool:
     """Insert ``miss`` unless its ``(run_id, kind)`` is recorded already; True if this call inserted it."""
     with store.engine.begin() as conn:
-        stmt = _insert(conn).values(
+        stmt = conflict_insert(conn, _misses, what="deadline tracking").values(
             run_id=miss.run_id,
             kind=miss.kind,
             pipeline_id=miss.pipeline_id,
-            deadline_at=_utc(miss.deadline_at),
-            detected_at=_utc(miss.detected_at),
-            expected_end_at=_utc(miss.expected_end_at),
+            deadline_at=utc(miss.deadline_at),
+            detected_at=utc(miss.detected_at),
+            expected_end_at=utc(miss.expected_end_at),
             minutes_late=miss.minutes_late,
             critical_path=PATH_SEPARATOR.join(miss.critical_path),
         )
@@ -107,7 +83,7 @@ def settle_missed(store: Store, run_id: str, ended_at: datetime, minutes_late: f
         conn.execute(
             update(_misses)
             .where(_misses.c.run_id == run_id, _misses.c.kind == MISSED)
-            .values(expected_end_at=_utc(ended_at), minutes_late=minutes_late)
+            .values(expected_end_at=utc(ended_at), minutes_late=minutes_late)
         )
 
 
@@ -123,7 +99,7 @@ def for_runs(store: Store, run_ids: Sequence[str]) -> dict[tuple[str, str], Dead
     """``(run_id, kind) -> DeadlineMiss`` for the rows of these runs."""
     out: dict[tuple[str, str], DeadlineMiss] = {}
     with store.engine.connect() as conn:
-        for chunk in _chunks(run_ids):
+        for chunk in chunks(run_ids):
             for row in conn.execute(select(_misses).where(_misses.c.run_id.in_(chunk))):
                 miss = _miss(row)
                 out[(miss.run_id, miss.kind)] = miss
@@ -152,7 +128,7 @@ def candidate_runs(
     )
     out: list[RunRecord] = []
     with store.engine.connect() as conn:
-        for chunk in _chunks(pipeline_ids):
+        for chunk in chunks(pipeline_ids):
             query = select(t.runs).where(
                 r.pipeline_id.in_(chunk), r.lane != "backfill", or_(r.state.in_(ACTIVE_RUN_STATES), recent)
             )
@@ -164,7 +140,7 @@ def task_instances(store: Store, run_ids: Sequence[str]) -> dict[str, list[TaskI
     """``run_id -> task instances`` for several runs at once."""
     out: dict[str, list[TaskInstanceRecord]] = {run_id: [] for run_id in run_ids}
     with store.engine.connect() as conn:
-        for chunk in _chunks(run_ids):
+        for chunk in chunks(run_ids):
             rows = conn.execute(select(t.task_instances).where(t.task_instances.c.run_id.in_(chunk))).mappings()
             for row in rows:
                 data = dict(row)
@@ -179,7 +155,7 @@ def running_try_starts(store: Store, run_ids: Sequence[str]) -> dict[tuple[str, 
     tr = t.task_tries.c
     out: dict[tuple[str, str], float] = {}
     with store.engine.connect() as conn:
-        for chunk in _chunks(run_ids):
+        for chunk in chunks(run_ids):
             query = select(tr.run_id, tr.task_id, tr.started_at).where(tr.run_id.in_(chunk), tr.state == "running")
             for run_id, task_id, started_at in conn.execute(query):
                 ts = to_timestamp(started_at)

@@ -8,15 +8,15 @@ did, so when several schedulers share a database exactly one of them alerts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import and_, func, or_, select
 
-from headwater.errors import ConfigError
 from headwater.store import tables as t
+from headwater.store.dialects import chunks, conflict_insert, utc
 from headwater.store.repository import Store, _aware
 
 #: (asset, partition) pairs per query: far below every backend's bound-parameter limit
@@ -45,23 +45,6 @@ class FreshnessViolation:
     last_materialized_at: datetime | None = None
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(UTC)
-
-
-def _insert(conn: Connection) -> Any:
-    name = conn.dialect.name
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(_violations)
-    if name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(_violations)
-    raise ConfigError(f"freshness tracking needs SQLite or PostgreSQL, not {name}")
-
-
 def _violation(row: Any) -> FreshnessViolation:
     expected_by = _aware(row.expected_by)
     detected_at = _aware(row.detected_at)
@@ -75,11 +58,6 @@ def _violation(row: Any) -> FreshnessViolation:
         max_lag=float(row.max_lag),
         last_materialized_at=_aware(row.last_materialized_at),
     )
-
-
-def _chunks(items: Sequence[tuple[str, str]]) -> Iterator[Sequence[tuple[str, str]]]:
-    for i in range(0, len(items), CHUNK):
-        yield items[i : i + CHUNK]
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -105,14 +83,14 @@ def record_violation(store: Store, violation: FreshnessViolation, *, once_unmate
             ).first()
             if existing is not None:
                 return False
-        stmt = _insert(conn).values(
+        stmt = conflict_insert(conn, _violations, what="freshness tracking").values(
             asset_key=violation.asset_key,
             partition_key=violation.partition_key,
-            expected_by=_utc(violation.expected_by),
-            detected_at=_utc(violation.detected_at),
+            expected_by=utc(violation.expected_by),
+            detected_at=utc(violation.detected_at),
             minutes_late=violation.minutes_late,
             max_lag=violation.max_lag,
-            last_materialized_at=_utc(violation.last_materialized_at),
+            last_materialized_at=utc(violation.last_materialized_at),
         )
         stmt = stmt.on_conflict_do_nothing(
             index_elements=[_violations.c.asset_key, _violations.c.partition_key, _violations.c.expected_by]
@@ -159,7 +137,7 @@ def first_unmaterialized_violations(store: Store, pairs: Iterable[tuple[str, str
     out: dict[tuple[str, str], datetime] = {}
     v = _violations.c
     with store.engine.connect() as conn:
-        for chunk in _chunks(wanted):
+        for chunk in chunks(wanted, CHUNK):
             query = (
                 select(v.asset_key, v.partition_key, func.min(v.expected_by))
                 .where(
@@ -187,7 +165,7 @@ def last_materialized(store: Store, pairs: Iterable[tuple[str, str]]) -> dict[tu
         return out
     m = _mat.c
     with store.engine.connect() as conn:
-        for chunk in _chunks(wanted):
+        for chunk in chunks(wanted, CHUNK):
             newest = (
                 select(m.asset_key, m.partition_key, func.max(m.id).label("id"))
                 .where(or_(*(and_(m.asset_key == a, m.partition_key == p) for a, p in chunk)))

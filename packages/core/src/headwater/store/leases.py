@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 
 from headwater.store import tables as t
+from headwater.store.dialects import conflict_insert
 from headwater.store.records import Lease, LeaseLost, RunRecord, TaskInstanceRecord, to_datetime
 from headwater.store.repository import Store, _run_record, _run_row, _ti_row
 
@@ -100,16 +101,8 @@ def _claimable(now: Any) -> ColumnElement[bool]:
 def insert_run_if_absent(conn: Connection, run: RunRecord, instances: Sequence[TaskInstanceRecord]) -> bool:
     """Insert ``run`` unless a run with its id exists (the database decides: exactly-once creation)."""
     row = _run_row(run)
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt = pg_insert(t.runs).values(row).on_conflict_do_nothing(index_elements=["run_id"])
-        inserted = conn.execute(stmt.returning(t.runs.c.run_id)).first()
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt_lite = sqlite_insert(t.runs).values(row).on_conflict_do_nothing(index_elements=["run_id"])
-        inserted = conn.execute(stmt_lite.returning(t.runs.c.run_id)).first()
+    stmt = conflict_insert(conn, t.runs).values(row).on_conflict_do_nothing(index_elements=["run_id"])
+    inserted = conn.execute(stmt.returning(t.runs.c.run_id)).first()
     if inserted is None:
         return False
     if instances:
